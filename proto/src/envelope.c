@@ -214,6 +214,8 @@ static gbx_err_t s_check_proof(const Gbx__V1__BatchProof *b)
 
 gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **out)
 {
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     if (!buf || len == 0)
         return GBX_E_TRUNCATED;
     if (len > GBX_ENVELOPE_MAX)
@@ -385,6 +387,8 @@ gbx_err_t gbx_envelope_sign(const gbx_identity_t *signer, const gbx_header_t *h,
 {
     if (!signer || !h || !out)
         return GBX_E_ARG;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     uint8_t *buf = NULL;
     size_t len = 0;
     gbx_err_t rc = s_pack_header(signer, h, S_CTX_HEADER_LEN, &buf, &len);
@@ -478,6 +482,8 @@ gbx_err_t gbx_vcache_new(size_t slots, gbx_vcache_t **out)
 {
     if (slots == 0 || slots > (1u << 20))
         return GBX_E_ARG;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     gbx_vcache_t *self = calloc(1, sizeof *self);
     if (!self)
         return GBX_E_NOMEM;

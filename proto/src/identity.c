@@ -285,6 +285,8 @@ static gbx_err_t s_parse(const char *path, int secret, struct fy_document **doc_
 {
     char *buf = NULL;
     size_t len = 0;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     gbx_err_t rc = s_read_file(path, secret, &buf, &len);
     if (rc != GBX_OK)
         return rc;

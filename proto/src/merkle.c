@@ -37,6 +37,8 @@ gbx_err_t gbx_merkle_build(const gbx_hash_t *leaves, size_t n, gbx_merkle_t **ou
 {
     if (!leaves || n == 0 || n > ((size_t)1 << 40))
         return GBX_E_ARG;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     gbx_merkle_t *self = calloc(1, sizeof *self);
     if (!self)
         return GBX_E_NOMEM;

@@ -13,6 +13,8 @@ gbx_err_t gbx_receipt_sign(const gbx_identity_t *node, const Gbx__V1__Receipt *r
 {
     if (!node || !r || !out || !out_len)
         return GBX_E_ARG;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     size_t n = gbx__v1__receipt__get_packed_size(r);
     uint8_t *buf = malloc(sizeof s_ctx + n);
     if (!buf)
@@ -45,6 +47,8 @@ gbx_err_t gbx_receipt_verify(const Gbx__V1__SignedReceipt *sr, const gbx_pubid_t
 {
     if (!sr || !node)
         return GBX_E_ARG;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
     if (sr->suite != 1)
         return GBX_E_UNKNOWN_SUITE;
     if (sr->signature.len != crypto_sign_BYTES)
