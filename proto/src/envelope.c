@@ -80,20 +80,32 @@ static int s_service_code_ok(const char *s)
     return 1;
 }
 
-gbx_err_t gbx_header_check(const gbx_header_t *h, const char **why)
+/*  Header string fields by number: protobuf-c hands them over NUL-terminated,
+    so an embedded U+0000 must be caught on the wire (s_scan) and reported at
+    the field's place in the check order. */
+#define S_BIT(n) (1u << (n))
+#define S_HEADER_STRINGS                                                                    \
+    (S_BIT(3) | S_BIT(4) | S_BIT(5) | S_BIT(10) | S_BIT(11) | S_BIT(12) | S_BIT(14) |       \
+     S_BIT(15) | S_BIT(22) | S_BIT(23) | S_BIT(24))
+
+/*  Checks H in field-number order (spec 2-envelope.md section 2); NUL_MASK
+    has a bit set for each string field that held a NUL byte on the wire. */
+static gbx_err_t s_header_check(const gbx_header_t *h, uint32_t nul_mask, const char **why)
 {
+#define S_TEXT(n, f) ((nul_mask & S_BIT(n)) == 0 && s_text_ok(h->f))
     const char *bad = NULL;
+    gbx_err_t rc = GBX_E_FIELD_INVALID;
     if (h->message_id.len != GBX_MSG_ID_BYTES)
         bad = "message_id";
     else if (h->correlation_id.len != 0 && h->correlation_id.len != GBX_MSG_ID_BYTES)
         bad = "correlation_id";
     else if (h->kind == GBX__V1__MESSAGE_KIND__RESPONSE && h->correlation_id.len == 0)
         bad = "correlation_id";
-    else if (!gbx_id_valid(h->from_agency))
+    else if ((nul_mask & S_BIT(3)) || !gbx_id_valid(h->from_agency))
         bad = "from_agency";
-    else if (!gbx_id_valid(h->to_agency))
+    else if ((nul_mask & S_BIT(4)) || !gbx_id_valid(h->to_agency))
         bad = "to_agency";
-    else if (!s_service_code_ok(h->service_code))
+    else if ((nul_mask & S_BIT(5)) || !s_service_code_ok(h->service_code))
         bad = "service_code";
     else if (h->service_version < 1)
         bad = "service_version";
@@ -104,49 +116,58 @@ gbx_err_t gbx_header_check(const gbx_header_t *h, const char **why)
     else if (h->hk_marking < GBX__V1__HK_MARKING__UNCLASSIFIED ||
              h->hk_marking > GBX__V1__HK_MARKING__TOP_SECRET)
         bad = "hk_marking";
+    else if (!S_TEXT(10, purpose_code))
+        bad = "purpose_code";
+    else if (!S_TEXT(11, case_ref))
+        bad = "case_ref";
+    else if (!S_TEXT(12, end_user_ref))
+        bad = "end_user_ref";
     else if (h->legal_route < GBX__V1__LEGAL_ROUTE__LEGAL_ROUTE_NONE ||
              h->legal_route > GBX__V1__LEGAL_ROUTE__MODEL_CLAUSES)
         bad = "legal_route";
+    else if (!S_TEXT(14, legal_route_ref))
+        bad = "legal_route_ref";
+    else if (!S_TEXT(15, consent_ref))
+        bad = "consent_ref";
     else if (h->consent_type < GBX__V1__CONSENT_TYPE__CONSENT_NONE ||
              h->consent_type > GBX__V1__CONSENT_TYPE__SEPARATE_CONSENT)
         bad = "consent_type";
-    else if (!s_text_ok(h->purpose_code))
-        bad = "purpose_code";
-    else if (!s_text_ok(h->case_ref))
-        bad = "case_ref";
-    else if (!s_text_ok(h->end_user_ref))
-        bad = "end_user_ref";
-    else if (!s_text_ok(h->legal_route_ref))
-        bad = "legal_route_ref";
-    else if (!s_text_ok(h->consent_ref))
-        bad = "consent_ref";
-    else if (!s_text_ok(h->impact_assessment_ref))
-        bad = "impact_assessment_ref";
-    else if (!s_text_ok(h->release_authority_ref))
-        bad = "release_authority_ref";
-    else if (!s_text_ok(h->agreement_ref))
-        bad = "agreement_ref";
     else if (h->created_at_ms == 0)
         bad = "created_at_ms";
     else if (h->expires_at_ms <= h->created_at_ms)
         bad = "expires_at_ms";
     else if (h->payload_length > GBX_PAYLOAD_MAX)
-        bad = "payload_length";
+        bad = "payload_length", rc = GBX_E_PAYLOAD_TOO_LARGE;
     else if (h->payload_hash.len != GBX_HASH_BYTES)
         bad = "payload_hash";
+    else if (!S_TEXT(22, impact_assessment_ref))
+        bad = "impact_assessment_ref";
+    else if (!S_TEXT(23, release_authority_ref))
+        bad = "release_authority_ref";
+    else if (!S_TEXT(24, agreement_ref))
+        bad = "agreement_ref";
     else if (h->signer_key_id.len != 0 && h->signer_key_id.len != GBX_KEY_ID_BYTES)
         bad = "signer_key_id";
+#undef S_TEXT
     if (why)
         *why = bad;
-    return bad ? GBX_E_FIELD_INVALID : GBX_OK;
+    return bad ? rc : GBX_OK;
+}
+
+gbx_err_t gbx_header_check(const gbx_header_t *h, const char **why)
+{
+    return s_header_check(h, 0, why);
 }
 
 /* ------------------------------------------------------ untrusted bytes */
 
 /*  Walks the top-level fields of a protobuf message without trusting it, so
-    that input cut short is told apart from garbage. */
-static gbx_err_t s_scan(const uint8_t *p, size_t len)
+    that input cut short is told apart from garbage. With NUL_MASK, sets it to
+    the length-delimited fields (numbers below 32) that hold a NUL byte. */
+static gbx_err_t s_scan(const uint8_t *p, size_t len, uint32_t *nul_mask)
 {
+    if (nul_mask)
+        *nul_mask = 0;
     size_t i = 0;
     while (i < len) {
         uint64_t key = 0, v = 0;
@@ -194,6 +215,8 @@ static gbx_err_t s_scan(const uint8_t *p, size_t len)
             } while (p[i++] & 0x80);
             if (v > len - i)
                 return GBX_E_TRUNCATED;
+            if (nul_mask && (key >> 3) < 32 && memchr(p + i, 0, (size_t)v))
+                *nul_mask |= S_BIT(key >> 3);
             i += (size_t)v;
             break;
         default: /* groups (3, 4) are not used by gbx; 6, 7 do not exist */
@@ -220,7 +243,7 @@ gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **o
         return GBX_E_TRUNCATED;
     if (len > GBX_ENVELOPE_MAX)
         return GBX_E_HEADER_TOO_LARGE;
-    gbx_err_t rc = s_scan(buf, len);
+    gbx_err_t rc = s_scan(buf, len, NULL);
     if (rc != GBX_OK)
         return rc;
     gbx_envelope_t *self = calloc(1, sizeof *self);
@@ -243,18 +266,17 @@ gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **o
     rc = GBX_E_HEADER_TOO_LARGE;
     if (m->header.len > GBX_HEADER_MAX)
         goto fail;
-    rc = GBX_E_BAD_SIGNATURE;
+    rc = GBX_E_MALFORMED;
     if (m->signature.len != GBX_SIG_BYTES)
         goto fail;
-    if (m->batch && (rc = s_check_proof(m->batch)) != GBX_OK)
-        goto fail;
-    if ((rc = s_scan(m->header.data, m->header.len)) != GBX_OK)
+    uint32_t nul_mask = 0;
+    if ((rc = s_scan(m->header.data, m->header.len, &nul_mask)) != GBX_OK)
         goto fail;
     rc = GBX_E_MALFORMED;
     self->header = gbx__v1__header__unpack(NULL, m->header.len, m->header.data);
     if (!self->header)
         goto fail;
-    if ((rc = gbx_header_check(self->header, NULL)) != GBX_OK)
+    if ((rc = s_header_check(self->header, nul_mask & S_HEADER_STRINGS, NULL)) != GBX_OK)
         goto fail;
     *out = self;
     return GBX_OK;
@@ -552,12 +574,11 @@ gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *sig
     const Gbx__V1__Envelope *m = self->msg;
     if (strcmp(h->from_agency, signer->id) != 0)
         return GBX_E_WRONG_KEY;
-    if (h->signer_key_id.len) {
-        uint8_t want[GBX_KEY_ID_BYTES];
-        gbx_pubid_key_id(signer, want);
-        if (memcmp(want, h->signer_key_id.data, sizeof want) != 0)
-            return GBX_E_WRONG_KEY;
-    }
+    uint8_t want[GBX_KEY_ID_BYTES];
+    gbx_pubid_key_id(signer, want);
+    if (h->signer_key_id.len != GBX_KEY_ID_BYTES ||
+        memcmp(want, h->signer_key_id.data, sizeof want) != 0)
+        return GBX_E_WRONG_KEY;
     if (!m->batch) {
         size_t len = S_CTX_HEADER_LEN + m->header.len;
         uint8_t *buf = malloc(len);
@@ -570,9 +591,12 @@ gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *sig
         return rc;
     }
     const Gbx__V1__BatchProof *b = m->batch;
+    gbx_err_t rc = s_check_proof(b);
+    if (rc != GBX_OK)
+        return rc;
     gbx_hash_t leaf, root;
     gbx_merkle_leaf(m->header.data, m->header.len, leaf);
-    gbx_err_t rc = gbx_merkle_root_from_path(leaf, b->leaf_index, b->tree_size,
+    rc = gbx_merkle_root_from_path(leaf, b->leaf_index, b->tree_size,
                                              (const gbx_hash_t *)b->path.data,
                                              b->path.len / GBX_MERKLE_HASH, root);
     if (rc != GBX_OK)
