@@ -125,7 +125,7 @@ static void s_request_header(gbx_header_t *h, uint8_t id[GBX_MSG_ID_BYTES], uint
     h->legal_route = GBX__V1__LEGAL_ROUTE__GBA_STANDARD_CONTRACT;
     h->legal_route_ref = "GBA-SC-2025-000318";
     h->created_at_ms = now;
-    h->expires_at_ms = now + 5 * 60 * 1000;
+    h->expires_at_ms = now + 5ull * 60 * 1000;
 }
 
 static int s_run(const char *dir)
@@ -178,9 +178,12 @@ static int s_run(const char *dir)
            header still parses, so only the signature can catch it. */
         const char *cref = h.case_ref;
         uint8_t *at = memmem(wire, wire_len, cref, strlen(cref));
-        at[3] ^= 0x01;
-        rc = s_receive(wire, wire_len, sealed, sealed_len, qh_pub, NULL, NULL, NULL);
-        at[3] ^= 0x01;
+        rc = GBX_E_STATE; /* the case reference must be in the wire bytes */
+        if (at) {
+            at[3] ^= 0x01;
+            rc = s_receive(wire, wire_len, sealed, sealed_len, qh_pub, NULL, NULL, NULL);
+            at[3] ^= 0x01;
+        }
         s_step("one flipped header bit is refused", rc, GBX_E_BAD_SIGNATURE);
         sealed[sealed_len - 1] ^= 0x80;
         rc = s_receive(wire, wire_len, sealed, sealed_len, qh_pub, NULL, NULL, NULL);
