@@ -271,7 +271,8 @@ static int s_run(const char *dir)
 
 int main(int argc, char **argv)
 {
-    const char *dir = getenv("GBX_HOME") ? getenv("GBX_HOME") : ".gbx";
+    const char *home = getenv("GBX_HOME");
+    const char *dir = home && *home ? home : ".gbx";
     int c;
     while ((c = getopt(argc, argv, "d:h")) != -1) {
         if (c == 'd') {
