@@ -94,7 +94,6 @@ static gbx_err_t s_header_check(const gbx_header_t *h, uint32_t nul_mask, const 
 {
 #define S_TEXT(n, f) ((nul_mask & S_BIT(n)) == 0 && s_text_ok(h->f))
     const char *bad = NULL;
-    gbx_err_t rc = GBX_E_FIELD_INVALID;
     if (h->message_id.len != GBX_MSG_ID_BYTES)
         bad = "message_id";
     else if (h->correlation_id.len != 0 && h->correlation_id.len != GBX_MSG_ID_BYTES)
@@ -137,7 +136,7 @@ static gbx_err_t s_header_check(const gbx_header_t *h, uint32_t nul_mask, const 
     else if (h->expires_at_ms <= h->created_at_ms)
         bad = "expires_at_ms";
     else if (h->payload_length > GBX_PAYLOAD_MAX)
-        bad = "payload_length", rc = GBX_E_PAYLOAD_TOO_LARGE;
+        bad = "payload_length";
     else if (h->payload_hash.len != GBX_HASH_BYTES)
         bad = "payload_hash";
     else if (!S_TEXT(22, impact_assessment_ref))
@@ -151,7 +150,7 @@ static gbx_err_t s_header_check(const gbx_header_t *h, uint32_t nul_mask, const 
 #undef S_TEXT
     if (why)
         *why = bad;
-    return bad ? rc : GBX_OK;
+    return bad ? GBX_E_FIELD_INVALID : GBX_OK;
 }
 
 gbx_err_t gbx_header_check(const gbx_header_t *h, const char **why)
@@ -266,7 +265,7 @@ gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **o
     rc = GBX_E_HEADER_TOO_LARGE;
     if (m->header.len > GBX_HEADER_MAX)
         goto fail;
-    rc = GBX_E_MALFORMED;
+    rc = GBX_E_BAD_SIGNATURE;
     if (m->signature.len != GBX_SIG_BYTES)
         goto fail;
     uint32_t nul_mask = 0;
@@ -277,6 +276,8 @@ gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **o
     if (!self->header)
         goto fail;
     if ((rc = s_header_check(self->header, nul_mask & S_HEADER_STRINGS, NULL)) != GBX_OK)
+        goto fail;
+    if (m->batch && (rc = s_check_proof(m->batch)) != GBX_OK)
         goto fail;
     *out = self;
     return GBX_OK;
@@ -590,13 +591,10 @@ gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *sig
         free(buf);
         return rc;
     }
-    const Gbx__V1__BatchProof *b = m->batch;
-    gbx_err_t rc = s_check_proof(b);
-    if (rc != GBX_OK)
-        return rc;
+    const Gbx__V1__BatchProof *b = m->batch; /* shape checked by decode */
     gbx_hash_t leaf, root;
     gbx_merkle_leaf(m->header.data, m->header.len, leaf);
-    rc = gbx_merkle_root_from_path(leaf, b->leaf_index, b->tree_size,
+    gbx_err_t rc = gbx_merkle_root_from_path(leaf, b->leaf_index, b->tree_size,
                                              (const gbx_hash_t *)b->path.data,
                                              b->path.len / GBX_MERKLE_HASH, root);
     if (rc != GBX_OK)
