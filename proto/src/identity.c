@@ -175,7 +175,7 @@ static gbx_err_t s_write_file(const char *path, const char *text, mode_t mode, i
 gbx_err_t gbx_identity_save(const gbx_identity_t *self, const char *dir, int overwrite)
 {
     gbx_err_t rc = GBX_E_NOMEM;
-    char *path = NULL, *pub_text = NULL;
+    char *path = NULL, *pub_path = NULL, *pub_text = NULL;
     /* The secret text is built in guarded memory and wiped afterwards. */
     const size_t cap = 1024;
     char *text = sodium_malloc(cap);
@@ -195,25 +195,35 @@ gbx_err_t gbx_identity_save(const gbx_identity_t *self, const char *dir, int ove
     if (n < 0 || (size_t)n >= cap)
         goto out;
     if (asprintf(&path, "%s/%s.secret", dir, self->pub.id) < 0) {
-        path = NULL;
+        path = NULL; /* undefined after a failed asprintf */
+        goto out;
+    }
+    if (asprintf(&pub_path, "%s/%s.pub", dir, self->pub.id) < 0) {
+        pub_path = NULL;
+        goto out;
+    }
+    /* Never leave a new secret beside an old .pub (or the reverse): refuse
+       up front when either exists, and undo the secret if the .pub fails. */
+    rc = GBX_E_IO;
+    if (!overwrite && (access(path, F_OK) == 0 || access(pub_path, F_OK) == 0)) {
+        errno = EEXIST;
         goto out;
     }
     rc = s_write_file(path, text, 0600, overwrite);
     if (rc != GBX_OK)
         goto out;
-    free(path);
-    path = NULL;
-    rc = GBX_E_NOMEM;
-    if (asprintf(&path, "%s/%s.pub", dir, self->pub.id) < 0) {
-        path = NULL;
-        goto out;
-    }
     rc = gbx_pubid_format(&self->pub, &pub_text);
     if (rc == GBX_OK)
-        rc = s_write_file(path, pub_text, 0644, overwrite);
+        rc = s_write_file(pub_path, pub_text, 0644, overwrite);
+    if (rc != GBX_OK) {
+        int saved = errno;
+        unlink(path);
+        errno = saved;
+    }
 out:
     sodium_free(text);
     free(path);
+    free(pub_path);
     free(pub_text);
     return rc;
 }
@@ -279,6 +289,11 @@ static int s_get_b64(struct fy_node *root, const char *key, uint8_t *out, size_t
     return bin_len == len ? 0 : -1;
 }
 
+static void s_diag_drop(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag, (void)user, (void)buf, (void)len;
+}
+
 /*  Parses the file at PATH as a YAML mapping; on success *doc_out. */
 static gbx_err_t s_parse(const char *path, int secret, struct fy_document **doc_out,
                          char **buf_out)
@@ -290,8 +305,17 @@ static gbx_err_t s_parse(const char *path, int secret, struct fy_document **doc_
     gbx_err_t rc = s_read_file(path, secret, &buf, &len);
     if (rc != GBX_OK)
         return rc;
-    static const struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, buf, len);
+    /* libfyaml prints parse errors even when quiet; a library stays silent,
+       so its diagnostics go to an output function that drops them. The
+       document holds its own reference to the diag. */
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = s_diag_drop;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_document *doc = diag ? fy_document_build_from_string(&cfg, buf, len) : NULL;
+    fy_diag_destroy(diag);
     if (!doc || !fy_document_root(doc) || fy_node_get_type(fy_document_root(doc)) != FYNT_MAPPING) {
         fy_document_destroy(doc);
         sodium_free(buf);
