@@ -3,6 +3,7 @@
 # second run only checks) and builds the project into build/ (or $GBX_BUILD).
 #   GBX_WERROR=ON    warnings are errors (CI)
 #   GBX_SANITIZE=ON  AddressSanitizer + UndefinedBehaviorSanitizer build
+#   GBX_VALGRIND=ON  ctest runs test programs under valgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ packages=(
   libfyaml-dev libcmocka-dev
   python3 python3-nacl python3-protobuf protobuf-compiler
 )
+
+[ "${GBX_VALGRIND:-OFF}" = ON ] && packages+=(valgrind)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,5 +37,6 @@ fi
 
 build=${GBX_BUILD:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="${GBX_BUILD_TYPE:-RelWithDebInfo}" \
-  -DGBX_WERROR="${GBX_WERROR:-OFF}" -DGBX_SANITIZE="${GBX_SANITIZE:-OFF}" >/dev/null
+  -DGBX_WERROR="${GBX_WERROR:-OFF}" -DGBX_SANITIZE="${GBX_SANITIZE:-OFF}" \
+  -DGBX_VALGRIND="${GBX_VALGRIND:-OFF}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
