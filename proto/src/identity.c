@@ -100,11 +100,13 @@ const uint8_t *gbx_identity_curve_sk(const gbx_identity_t *self)
 void gbx_pubid_key_id(const gbx_pubid_t *self, uint8_t out[GBX_KEY_ID_BYTES])
 {
     static const char ctx[] = "gbx1-key-id"; /* with its NUL */
+    uint8_t h[32]; /* BLAKE2b-256, then the first 8 bytes */
     crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, GBX_KEY_ID_BYTES);
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
     crypto_generichash_update(&st, (const uint8_t *)ctx, sizeof ctx);
     crypto_generichash_update(&st, self->sign_pk, GBX_KEY_BYTES);
-    crypto_generichash_final(&st, out, GBX_KEY_ID_BYTES);
+    crypto_generichash_final(&st, h, sizeof h);
+    memcpy(out, h, GBX_KEY_ID_BYTES);
 }
 
 void gbx_pubid_fingerprint(const gbx_pubid_t *self, char out[GBX_FINGERPRINT_LEN])

@@ -9,7 +9,7 @@ crypto_secretstream_xchacha20poly1305) and python3-protobuf with the message
 classes of proto/gbx/v1/envelope.proto. envtool is only the peer.
 
 The format, as implemented below:
-  key id         BLAKE2b, 8-byte output, of "gbx1-key-id\\0" || sign_pk
+  key id         first 8 bytes of BLAKE2b-256("gbx1-key-id\\0" || sign_pk)
   single         Ed25519 over "gbx1-header\\0" || header bytes
   batch          leaves BLAKE2b-256(0x00 || header bytes), nodes
                  BLAKE2b-256(0x01 || left || right), RFC 6962 tree; Ed25519
@@ -83,8 +83,8 @@ class Reject(Exception):
         self.code = code
 
 
-def b2b(data, size=HASH_BYTES):
-    return hashlib.blake2b(data, digest_size=size).digest()
+def b2b(data):
+    return hashlib.blake2b(data, digest_size=HASH_BYTES).digest()
 
 
 # ----------------------------------------------------------------- key files
@@ -108,7 +108,7 @@ def read_keyfile(path):
 
 
 def key_id(sign_pk):
-    return b2b(CTX_KEY_ID + sign_pk, KEY_ID_BYTES)
+    return b2b(CTX_KEY_ID + sign_pk)[:KEY_ID_BYTES]
 
 
 def fingerprint(sign_pk, box_pk, curve_pk):

@@ -155,8 +155,10 @@ static void s_party(const char *dir, const char *who, const char *id, uint8_t si
     crypto_sign_seed_keypair(p->sign_pk, p->sign_sk, p->sign_seed);
     crypto_scalarmult_base(p->box_pk, p->box_sk);
     crypto_scalarmult_base(p->curve_pk, p->curve_sk);
-    /* key id = BLAKE2b-8("gbx1-key-id\0" || sign_pk) */
-    s_blake(p->key_id, 8, (const uint8_t *)"gbx1-key-id", 12, p->sign_pk, 32, NULL, 0);
+    /* key id = first 8 bytes of BLAKE2b-256("gbx1-key-id\0" || sign_pk) */
+    uint8_t kh[32];
+    s_blake(kh, 32, (const uint8_t *)"gbx1-key-id", 12, p->sign_pk, 32, NULL, 0);
+    memcpy(p->key_id, kh, 8);
     /* fingerprint = first 8 bytes of BLAKE2b-256("gbx1-fingerprint\0" || sign ||
        box || curve), hex in groups of four */
     uint8_t all[96], h[32];
