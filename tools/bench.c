@@ -176,6 +176,15 @@ static void s_op_verify(void *arg)
     gbx_envelope_destroy(&env);
 }
 
+static void s_op_decode(void *arg)
+{
+    s_fix_t *f = arg;
+    gbx_envelope_t *env = NULL;
+    if (gbx_envelope_decode(f->batch_wire[0], f->batch_len[0], &env) != GBX_OK)
+        abort();
+    gbx_envelope_destroy(&env);
+}
+
 static void s_op_check_payload(void *arg)
 {
     s_fix_t *f = arg;
@@ -287,6 +296,8 @@ static int s_crypto(void)
         printf("%-12zu %18.0f %18.2f %11.1fx %18.0f\n", sizes[i], rate, 1e6 / rate,
                rate / verify, srate);
     }
+    printf("\n%-44s %14.2f\n", "of which decoding a batch envelope, us",
+           1e6 / s_measure(s_op_decode, &f, 1));
     for (size_t i = 0; i < f.batch_n; i++) {
         gbx_envelope_destroy(&f.batch[i]);
         free(f.batch_wire[i]);
