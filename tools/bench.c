@@ -293,8 +293,8 @@ static int s_crypto(void)
         s_fix_batch(&f, sizes[i]);
         double rate = s_measure(s_op_verify_batch, &f, (double)sizes[i]);
         double srate = s_measure(s_op_sign_batch, &f, (double)sizes[i]);
-        printf("%-12zu %18.0f %18.2f %11.1fx %18.0f\n", sizes[i], rate, 1e6 / rate,
-               rate / verify, srate);
+        printf("%-12zu %18.0f %18.2f %11.1fx %18.0f\n", sizes[i], rate, 1e6 / rate, rate / verify,
+               srate);
     }
     printf("\n%-44s %14.2f\n", "of which decoding a batch envelope, us",
            1e6 / s_measure(s_op_decode, &f, 1));

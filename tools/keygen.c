@@ -11,12 +11,13 @@
 
 static void s_usage(FILE *f)
 {
-    fprintf(f, "usage: gbx-keygen [-d DIR] [-f] ID      create DIR/ID.secret (0600) and DIR/ID.pub\n"
-               "       gbx-keygen --show FILE            print the public part of a .secret or .pub\n"
-               "  -d, --dir DIR   where to write (default: .)\n"
-               "  -f, --force     overwrite existing files\n"
-               "  -h, --help      this text\n"
-               "ID is the agency or node id: [a-z0-9][a-z0-9.-]{0,63}, e.g. hk.cr\n");
+    fprintf(f,
+            "usage: gbx-keygen [-d DIR] [-f] ID      create DIR/ID.secret (0600) and DIR/ID.pub\n"
+            "       gbx-keygen --show FILE            print the public part of a .secret or .pub\n"
+            "  -d, --dir DIR   where to write (default: .)\n"
+            "  -f, --force     overwrite existing files\n"
+            "  -h, --help      this text\n"
+            "ID is the agency or node id: [a-z0-9][a-z0-9.-]{0,63}, e.g. hk.cr\n");
 }
 
 static int s_print(const gbx_pubid_t *pub)

@@ -62,8 +62,8 @@ static gbx_identity_t *s_identity(const char *dir, const char *id)
 }
 
 /*  Sender side: seal PLAIN to the recipient, fill the payload fields of H. */
-static gbx_err_t s_seal(const gbx_pubid_t *to, gbx_header_t *h, const char *plain,
-                        uint8_t **sealed, size_t *sealed_len, uint8_t hash[GBX_HASH_BYTES])
+static gbx_err_t s_seal(const gbx_pubid_t *to, gbx_header_t *h, const char *plain, uint8_t **sealed,
+                        size_t *sealed_len, uint8_t hash[GBX_HASH_BYTES])
 {
     gbx_binding_t b = {h->message_id.data, h->from_agency, h->to_agency};
     gbx_err_t rc = gbx_payload_seal(to->box_pk, &b, (const uint8_t *)plain, strlen(plain), sealed,

@@ -26,12 +26,12 @@
 #include "gbx/v1/envelope.pb-c.h"
 
 #define GBX_ENVELOPE_VERSION 1u
-#define GBX_SUITE_GBX1 1u
-#define GBX_SIG_BYTES 64u
-#define GBX_HEADER_MAX 16384u           /* bytes of a serialized header */
-#define GBX_ENVELOPE_MAX 20480u         /* bytes of a serialized envelope */
-#define GBX_FIELD_MAX 256u              /* bytes of any free-text header field */
-#define GBX_BATCH_MAX 65536u            /* headers under one batch signature */
+#define GBX_SUITE_GBX1       1u
+#define GBX_SIG_BYTES        64u
+#define GBX_HEADER_MAX       16384u /* bytes of a serialized header */
+#define GBX_ENVELOPE_MAX     20480u /* bytes of a serialized envelope */
+#define GBX_FIELD_MAX        256u   /* bytes of any free-text header field */
+#define GBX_BATCH_MAX        65536u /* headers under one batch signature */
 
 typedef Gbx__V1__Header gbx_header_t;
 
@@ -88,8 +88,7 @@ void gbx_vcache_stats(const gbx_vcache_t *self, uint64_t *verified, uint64_t *hi
 gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *signer,
                               gbx_vcache_t *cache);
 /*  Checks an encrypted payload against the header: length, then hash. */
-gbx_err_t gbx_envelope_check_payload(const gbx_envelope_t *self, const uint8_t *sealed,
-                                     size_t len);
+gbx_err_t gbx_envelope_check_payload(const gbx_envelope_t *self, const uint8_t *sealed, size_t len);
 /*  The binding (message id, from, to) for gbx/payload.h, from the header. */
 void gbx_envelope_binding(const gbx_envelope_t *self, gbx_binding_t *out);
 

@@ -16,10 +16,10 @@
 
 #include "gbx/err.h"
 
-#define GBX_ID_MAX 64            /* agency / node id: [a-z0-9][a-z0-9.-]{0,63} */
-#define GBX_KEY_BYTES 32
-#define GBX_KEY_ID_BYTES 8       /* first 8 bytes of BLAKE2b-256("gbx1-key-id\0" || sign_pk) */
-#define GBX_FINGERPRINT_LEN 24   /* "xxxx-xxxx-xxxx-xxxx" + NUL, with room */
+#define GBX_ID_MAX          64 /* agency / node id: [a-z0-9][a-z0-9.-]{0,63} */
+#define GBX_KEY_BYTES       32
+#define GBX_KEY_ID_BYTES    8  /* first 8 bytes of BLAKE2b-256("gbx1-key-id\0" || sign_pk) */
+#define GBX_FINGERPRINT_LEN 24 /* "xxxx-xxxx-xxxx-xxxx" + NUL, with room */
 
 /*  The public half: what the registry holds for an agency or node. */
 typedef struct {

@@ -15,7 +15,7 @@
 
 #include "gbx/err.h"
 
-#define GBX_MERKLE_HASH 32u
+#define GBX_MERKLE_HASH      32u
 #define GBX_MERKLE_MAX_DEPTH 64u
 
 typedef uint8_t gbx_hash_t[GBX_MERKLE_HASH];

@@ -23,16 +23,16 @@
 #include "gbx/err.h"
 #include "gbx/identity.h"
 
-#define GBX_CHUNK 65536u
-#define GBX_CHUNK_ABYTES 17u
-#define GBX_PAYLOAD_PREFIX 104u            /* sealed key 80 + stream header 24 */
-#define GBX_HASH_BYTES 32u
-#define GBX_MSG_ID_BYTES 16u
-#define GBX_PAYLOAD_MAX (1ull << 30)        /* suite limit; brokers set lower */
+#define GBX_CHUNK          65536u
+#define GBX_CHUNK_ABYTES   17u
+#define GBX_PAYLOAD_PREFIX 104u /* sealed key 80 + stream header 24 */
+#define GBX_HASH_BYTES     32u
+#define GBX_MSG_ID_BYTES   16u
+#define GBX_PAYLOAD_MAX    (1ull << 30) /* suite limit; brokers set lower */
 
 /*  What the first chunk is bound to. */
 typedef struct {
-    const uint8_t *message_id;              /* GBX_MSG_ID_BYTES */
+    const uint8_t *message_id; /* GBX_MSG_ID_BYTES */
     const char *from_agency;
     const char *to_agency;
 } gbx_binding_t;
@@ -49,8 +49,7 @@ typedef struct gbx_sealer gbx_sealer_t;
     A sealer keeps its content key so that gbx_sealer_rewind can produce the
     same ciphertext again (two passes: hash first, send after signing). */
 gbx_err_t gbx_sealer_new(const uint8_t recipient_box_pk[32], const gbx_binding_t *binding,
-                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg,
-                         gbx_sealer_t **out);
+                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg, gbx_sealer_t **out);
 /*  Feeds LEN plaintext bytes, any split. GBX_E_PAYLOAD_LENGTH_MISMATCH when
     more than PLAINTEXT_LEN bytes are fed in total. */
 gbx_err_t gbx_sealer_write(gbx_sealer_t *self, const void *data, size_t len);
@@ -68,8 +67,7 @@ typedef struct gbx_opener gbx_opener_t;
     goes to SINK chunk by chunk, each chunk authenticated before it is emitted;
     still, discard all output unless gbx_opener_finish returns GBX_OK. */
 gbx_err_t gbx_opener_new(const gbx_identity_t *recipient, const gbx_binding_t *binding,
-                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg,
-                         gbx_opener_t **out);
+                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg, gbx_opener_t **out);
 /*  Feeds LEN ciphertext bytes, any split. GBX_E_DECRYPT_FAILED on a chunk that
     does not authenticate, GBX_E_PAYLOAD_LENGTH_MISMATCH on bytes past the end. */
 gbx_err_t gbx_opener_write(gbx_opener_t *self, const void *data, size_t len);

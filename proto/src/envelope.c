@@ -10,8 +10,8 @@
 static const char s_ctx_header[] = "gbx1-header"; /* signed with its NUL */
 static const char s_ctx_batch[] = "gbx1-batch";
 #define S_CTX_HEADER_LEN sizeof s_ctx_header
-#define S_CTX_BATCH_LEN sizeof s_ctx_batch
-#define S_BATCH_MSG_LEN (S_CTX_BATCH_LEN + 4 + GBX_MERKLE_HASH)
+#define S_CTX_BATCH_LEN  sizeof s_ctx_batch
+#define S_BATCH_MSG_LEN  (S_CTX_BATCH_LEN + 4 + GBX_MERKLE_HASH)
 
 struct gbx_envelope {
     Gbx__V1__Envelope *msg; /* as unpacked by protobuf-c */
@@ -84,9 +84,9 @@ static int s_service_code_ok(const char *s)
     so an embedded U+0000 must be caught on the wire (s_scan) and reported at
     the field's place in the check order. */
 #define S_BIT(n) (1u << (n))
-#define S_HEADER_STRINGS                                                                    \
-    (S_BIT(3) | S_BIT(4) | S_BIT(5) | S_BIT(10) | S_BIT(11) | S_BIT(12) | S_BIT(14) |       \
-     S_BIT(15) | S_BIT(22) | S_BIT(23) | S_BIT(24))
+#define S_HEADER_STRINGS                                                                           \
+    (S_BIT(3) | S_BIT(4) | S_BIT(5) | S_BIT(10) | S_BIT(11) | S_BIT(12) | S_BIT(14) | S_BIT(15) |  \
+     S_BIT(22) | S_BIT(23) | S_BIT(24))
 
 /*  Checks H in field-number order (spec 2-envelope.md section 2); NUL_MASK
     has a bit set for each string field that held a NUL byte on the wire. */
@@ -110,7 +110,8 @@ static gbx_err_t s_header_check(const gbx_header_t *h, uint32_t nul_mask, const 
         bad = "service_version";
     else if (h->kind < GBX__V1__MESSAGE_KIND__REQUEST || h->kind > GBX__V1__MESSAGE_KIND__VERIFY)
         bad = "kind";
-    else if (h->data_class < GBX__V1__DATA_CLASS__PUBLIC || h->data_class > GBX__V1__DATA_CLASS__CORE)
+    else if (h->data_class < GBX__V1__DATA_CLASS__PUBLIC ||
+             h->data_class > GBX__V1__DATA_CLASS__CORE)
         bad = "data_class";
     else if (h->hk_marking < GBX__V1__HK_MARKING__UNCLASSIFIED ||
              h->hk_marking > GBX__V1__HK_MARKING__TOP_SECRET)

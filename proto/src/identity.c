@@ -13,17 +13,17 @@
 #include <unistd.h>
 
 #define S_FILE_MAX 4096 /* a key file is a few hundred bytes */
-#define S_B64_MAX 128
+#define S_B64_MAX  128
 
 struct gbx_identity {
     gbx_pubid_t pub;
     uint8_t *secrets; /* sodium_malloc: sign_sk (64) || box_sk (32) || curve_sk (32) */
 };
 
-#define S_SIGN_SK(self) ((self)->secrets)
-#define S_BOX_SK(self) ((self)->secrets + crypto_sign_SECRETKEYBYTES)
+#define S_SIGN_SK(self)  ((self)->secrets)
+#define S_BOX_SK(self)   ((self)->secrets + crypto_sign_SECRETKEYBYTES)
 #define S_CURVE_SK(self) ((self)->secrets + crypto_sign_SECRETKEYBYTES + 32)
-#define S_SECRETS_LEN (crypto_sign_SECRETKEYBYTES + 32 + 32)
+#define S_SECRETS_LEN    (crypto_sign_SECRETKEYBYTES + 32 + 32)
 
 int gbx_id_valid(const char *id)
 {
@@ -100,7 +100,7 @@ const uint8_t *gbx_identity_curve_sk(const gbx_identity_t *self)
 void gbx_pubid_key_id(const gbx_pubid_t *self, uint8_t out[GBX_KEY_ID_BYTES])
 {
     static const char ctx[] = "gbx1-key-id"; /* with its NUL */
-    uint8_t h[32]; /* BLAKE2b-256, then the first 8 bytes */
+    uint8_t h[32];                           /* BLAKE2b-256, then the first 8 bytes */
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof h);
     crypto_generichash_update(&st, (const uint8_t *)ctx, sizeof ctx);
@@ -297,8 +297,7 @@ static void s_diag_drop(struct fy_diag *diag, void *user, const char *buf, size_
 }
 
 /*  Parses the file at PATH as a YAML mapping; on success *doc_out. */
-static gbx_err_t s_parse(const char *path, int secret, struct fy_document **doc_out,
-                         char **buf_out)
+static gbx_err_t s_parse(const char *path, int secret, struct fy_document **doc_out, char **buf_out)
 {
     char *buf = NULL;
     size_t len = 0;

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #define S_SEALED_KEY (crypto_box_SEALBYTES + crypto_secretstream_xchacha20poly1305_KEYBYTES)
-#define S_SS_HEADER crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define S_TAG_MSG crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
-#define S_TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
+#define S_SS_HEADER  crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define S_TAG_MSG    crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+#define S_TAG_FINAL  crypto_secretstream_xchacha20poly1305_TAG_FINAL
 
 _Static_assert(S_SEALED_KEY + S_SS_HEADER == GBX_PAYLOAD_PREFIX, "prefix size");
 _Static_assert(crypto_secretstream_xchacha20poly1305_ABYTES == GBX_CHUNK_ABYTES, "chunk overhead");
@@ -51,20 +51,20 @@ static gbx_err_t s_binding_ad(const gbx_binding_t *b, uint8_t ad[32])
 /* ------------------------------------------------------------------ sealer */
 
 struct gbx_sealer {
-    uint64_t total;              /* declared plaintext bytes */
-    uint64_t fed;                /* plaintext bytes fed so far */
-    size_t buffered;             /* bytes in plain */
-    int chunks_out;              /* chunks emitted in this pass */
+    uint64_t total;  /* declared plaintext bytes */
+    uint64_t fed;    /* plaintext bytes fed so far */
+    size_t buffered; /* bytes in plain */
+    int chunks_out;  /* chunks emitted in this pass */
     int finished;
     gbx_sink_fn sink;
     void *arg;
     uint8_t ad[32];
     uint8_t prefix[GBX_PAYLOAD_PREFIX];
-    s_stream_t *initial;         /* sodium_malloc: state right after init_push */
-    s_stream_t *state;           /* sodium_malloc: current state */
+    s_stream_t *initial; /* sodium_malloc: state right after init_push */
+    s_stream_t *state;   /* sodium_malloc: current state */
     crypto_generichash_state hash;
-    uint8_t *plain;              /* sodium_malloc: GBX_CHUNK */
-    uint8_t *cipher;             /* malloc: GBX_CHUNK + ABYTES */
+    uint8_t *plain;  /* sodium_malloc: GBX_CHUNK */
+    uint8_t *cipher; /* malloc: GBX_CHUNK + ABYTES */
 };
 
 static gbx_err_t s_emit(gbx_sealer_t *self, const uint8_t *data, size_t len)
@@ -87,8 +87,7 @@ static gbx_err_t s_sealer_start(gbx_sealer_t *self, gbx_sink_fn sink, void *arg)
 }
 
 gbx_err_t gbx_sealer_new(const uint8_t recipient_box_pk[32], const gbx_binding_t *binding,
-                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg,
-                         gbx_sealer_t **out)
+                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg, gbx_sealer_t **out)
 {
     if (sodium_init() < 0)
         return GBX_E_CRYPTO_INIT;
@@ -208,12 +207,12 @@ void gbx_sealer_destroy(gbx_sealer_t **self_p)
 /* ------------------------------------------------------------------ opener */
 
 struct gbx_opener {
-    uint64_t total;              /* declared plaintext bytes */
-    uint64_t sealed_total;       /* expected encrypted bytes */
-    uint64_t seen;               /* encrypted bytes fed so far */
-    uint64_t plain_out;          /* plaintext bytes emitted */
-    size_t want;                 /* bytes that complete the current unit */
-    size_t have;                 /* bytes of it in buf */
+    uint64_t total;        /* declared plaintext bytes */
+    uint64_t sealed_total; /* expected encrypted bytes */
+    uint64_t seen;         /* encrypted bytes fed so far */
+    uint64_t plain_out;    /* plaintext bytes emitted */
+    size_t want;           /* bytes that complete the current unit */
+    size_t have;           /* bytes of it in buf */
     int chunks_in;
     int prefix_done;
     int final_seen;
@@ -222,9 +221,9 @@ struct gbx_opener {
     void *arg;
     uint8_t ad[32];
     const gbx_identity_t *recipient;
-    s_stream_t *state;           /* sodium_malloc */
-    uint8_t *buf;                /* malloc: GBX_CHUNK + ABYTES (also holds the prefix) */
-    uint8_t *plain;              /* sodium_malloc: GBX_CHUNK */
+    s_stream_t *state; /* sodium_malloc */
+    uint8_t *buf;      /* malloc: GBX_CHUNK + ABYTES (also holds the prefix) */
+    uint8_t *plain;    /* sodium_malloc: GBX_CHUNK */
     crypto_generichash_state hash;
 };
 
@@ -236,8 +235,7 @@ static size_t s_next_chunk_size(const gbx_opener_t *self)
 }
 
 gbx_err_t gbx_opener_new(const gbx_identity_t *recipient, const gbx_binding_t *binding,
-                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg,
-                         gbx_opener_t **out)
+                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg, gbx_opener_t **out)
 {
     if (sodium_init() < 0)
         return GBX_E_CRYPTO_INIT;
@@ -292,9 +290,8 @@ static gbx_err_t s_open_chunk(gbx_opener_t *self)
     unsigned long long plen = 0;
     unsigned char tag = 0;
     const uint8_t *ad = self->chunks_in == 0 ? self->ad : NULL;
-    if (crypto_secretstream_xchacha20poly1305_pull(self->state, self->plain, &plen, &tag,
-                                                   self->buf, self->have, ad,
-                                                   ad ? sizeof self->ad : 0) != 0)
+    if (crypto_secretstream_xchacha20poly1305_pull(self->state, self->plain, &plen, &tag, self->buf,
+                                                   self->have, ad, ad ? sizeof self->ad : 0) != 0)
         return GBX_E_DECRYPT_FAILED;
     self->chunks_in++;
     self->plain_out += plen;

@@ -70,7 +70,8 @@ int main(int argc, char **argv)
             size_t n = gbx_envelope_size(envs[i]);
             uint8_t *w = malloc(n), cut[2] = {(uint8_t)(n >> 8), (uint8_t)n};
             gbx_envelope_pack(envs[i], w);
-            s_write(argv[2], i, cut, 2, w, n, sealed[p], sealed_len[p] > 4096 ? 4096 : sealed_len[p]);
+            s_write(argv[2], i, cut, 2, w, n, sealed[p],
+                    sealed_len[p] > 4096 ? 4096 : sealed_len[p]);
             free(w);
         } else {
             uint8_t head[3] = {(uint8_t)(sizes[p] >> 8), (uint8_t)sizes[p], 63};
