@@ -147,16 +147,21 @@ gbx_err_t gbx_pubid_format(const gbx_pubid_t *self, char **text_out)
     return GBX_OK;
 }
 
-/*  Writes TEXT to PATH with MODE; exclusive unless OVERWRITE. */
-static gbx_err_t s_write_file(const char *path, const char *text, mode_t mode, int overwrite)
+/*  Writes TEXT to a new temporary file in DIR with MODE, synced; sets
+    *tmp_out (caller frees, and unlinks unless it was committed). The file is
+    created fresh (O_EXCL), so nothing that stood at a path before, such as a
+    planted symlink, ever receives key bytes. */
+static gbx_err_t s_stage(const char *dir, const char *text, mode_t mode, char **tmp_out)
 {
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
-    int fd = open(path, flags, mode);
-    if (fd < 0)
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s/.gbx-key-XXXXXX", dir) < 0)
+        return GBX_E_NOMEM;
+    int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
+    if (fd < 0) {
+        free(tmp);
         return GBX_E_IO;
-    gbx_err_t rc = GBX_OK;
-    if (fchmod(fd, mode) != 0)
-        rc = GBX_E_IO;
+    }
+    gbx_err_t rc = fchmod(fd, mode) == 0 ? GBX_OK : GBX_E_IO;
     size_t len = strlen(text), done = 0;
     while (rc == GBX_OK && done < len) {
         ssize_t w = write(fd, text + done, len - done);
@@ -171,13 +176,43 @@ static gbx_err_t s_write_file(const char *path, const char *text, mode_t mode, i
         rc = GBX_E_IO;
     if (close(fd) != 0 && rc == GBX_OK)
         rc = GBX_E_IO;
-    return rc;
+    if (rc != GBX_OK) {
+        int saved = errno;
+        unlink(tmp);
+        free(tmp);
+        errno = saved;
+        return rc;
+    }
+    *tmp_out = tmp;
+    return GBX_OK;
+}
+
+/*  Moves staged TMP to PATH: replacing what is there with OVERWRITE (rename
+    replaces a symlink itself, never its target), else failing with EEXIST
+    if anything is there (link is atomic). */
+static gbx_err_t s_commit(const char *tmp, const char *path, int overwrite)
+{
+    if (overwrite)
+        return rename(tmp, path) == 0 ? GBX_OK : GBX_E_IO;
+    if (link(tmp, path) != 0)
+        return GBX_E_IO;
+    unlink(tmp);
+    return GBX_OK;
+}
+
+static void s_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd); /* best effort: the files themselves are synced */
+        close(fd);
+    }
 }
 
 gbx_err_t gbx_identity_save(const gbx_identity_t *self, const char *dir, int overwrite)
 {
     gbx_err_t rc = GBX_E_NOMEM;
-    char *path = NULL, *pub_path = NULL, *pub_text = NULL;
+    char *path = NULL, *pub_path = NULL, *pub_text = NULL, *tmp = NULL, *pub_tmp = NULL;
     /* The secret text is built in guarded memory and wiped afterwards. */
     const size_t cap = 1024;
     char *text = sodium_malloc(cap);
@@ -204,47 +239,73 @@ gbx_err_t gbx_identity_save(const gbx_identity_t *self, const char *dir, int ove
         pub_path = NULL;
         goto out;
     }
-    /* Never leave a new secret beside an old .pub (or the reverse): refuse
-       up front when either exists, and undo the secret if the .pub fails. */
+    if ((rc = gbx_pubid_format(&self->pub, &pub_text)) != GBX_OK)
+        goto out;
+    /* Overwriting replaces files and symlinks, never anything else: checked
+       before anything changes, so the renames below cannot fail half-way on
+       a directory standing at one of the names. */
     rc = GBX_E_IO;
-    if (!overwrite && (access(path, F_OK) == 0 || access(pub_path, F_OK) == 0)) {
-        errno = EEXIST;
+    struct stat st;
+    if (overwrite && ((lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) ||
+                      (lstat(pub_path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)))) {
+        errno = EISDIR;
         goto out;
     }
-    rc = s_write_file(path, text, 0600, overwrite);
-    if (rc != GBX_OK)
+    /* Both files are written in full before either takes its name. */
+    if ((rc = s_stage(dir, text, 0600, &tmp)) != GBX_OK ||
+        (rc = s_stage(dir, pub_text, 0644, &pub_tmp)) != GBX_OK)
         goto out;
-    rc = gbx_pubid_format(&self->pub, &pub_text);
-    if (rc == GBX_OK)
-        rc = s_write_file(pub_path, pub_text, 0644, overwrite);
-    if (rc != GBX_OK) {
+    if ((rc = s_commit(tmp, path, overwrite)) != GBX_OK)
+        goto out;
+    free(tmp);
+    tmp = NULL;
+    if ((rc = s_commit(pub_tmp, pub_path, overwrite)) != GBX_OK) {
+        /* Never leave a new secret beside another key's .pub: remove the
+           secret this call created (with OVERWRITE it replaced one, and the
+           checks above leave only an i/o error to get here). */
         int saved = errno;
         unlink(path);
         errno = saved;
+        goto out;
     }
+    free(pub_tmp);
+    pub_tmp = NULL;
+    s_sync_dir(dir);
 out:
+    if (tmp || pub_tmp) {
+        int saved = errno;
+        if (tmp)
+            unlink(tmp);
+        if (pub_tmp)
+            unlink(pub_tmp);
+        errno = saved;
+    }
     sodium_free(text);
     free(path);
     free(pub_path);
     free(pub_text);
+    free(tmp);
+    free(pub_tmp);
     return rc;
 }
 
 /*  Reads PATH into a sodium_malloc'ed, NUL-terminated buffer. With SECRET,
-    refuses files that group or others may read. */
+    refuses a symlink, a file that group or others may use, and a file owned
+    by another user (who could swap in keys of their own). */
 static gbx_err_t s_read_file(const char *path, int secret, char **buf_out, size_t *len_out)
 {
     gbx_err_t rc = GBX_OK;
     char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted at PATH must not hang the caller. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (secret ? O_NOFOLLOW : 0));
     if (fd < 0)
-        return GBX_E_IO;
+        return errno == ELOOP ? GBX_E_KEY_PERMS : GBX_E_IO;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = GBX_E_IO;
         goto out;
     }
-    if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+    if (secret && ((st.st_mode & (S_IRWXG | S_IRWXO)) || st.st_uid != geteuid())) {
         rc = GBX_E_KEY_PERMS;
         goto out;
     }
@@ -296,14 +357,14 @@ static void s_diag_drop(struct fy_diag *diag, void *user, const char *buf, size_
     (void)diag, (void)user, (void)buf, (void)len;
 }
 
-/*  Parses the file at PATH as a YAML mapping; on success *doc_out. */
-static gbx_err_t s_parse(const char *path, int secret, struct fy_document **doc_out, char **buf_out)
+/*  Parses the (public) file at PATH as a YAML mapping; on success *doc_out. */
+static gbx_err_t s_parse(const char *path, struct fy_document **doc_out, char **buf_out)
 {
     char *buf = NULL;
     size_t len = 0;
     if (sodium_init() < 0)
         return GBX_E_CRYPTO_INIT;
-    gbx_err_t rc = s_read_file(path, secret, &buf, &len);
+    gbx_err_t rc = s_read_file(path, 0, &buf, &len);
     if (rc != GBX_OK)
         return rc;
     /* libfyaml prints parse errors even when quiet; a library stays silent,
@@ -336,27 +397,106 @@ static gbx_err_t s_get_id(struct fy_node *root, char out[GBX_ID_MAX + 1])
     return GBX_OK;
 }
 
+/*  The .secret file is parsed in place, inside guarded memory: a general
+    YAML parser copies scalars into its own heap, out of reach of
+    sodium_memzero. The format is the YAML subset gbx-keygen writes (spec
+    3-keys.md section 3): one `key: value` per line, the value plain or in
+    double quotes without escapes; blank lines and '#' comments. */
+enum { S_F_ID, S_F_SIGN, S_F_BOX, S_F_CURVE, S_F_COUNT };
+static const char *const s_secret_keys[S_F_COUNT] = {"id", "sign_secret", "box_secret",
+                                                     "curve_secret"};
+
+typedef struct {
+    const char *val;
+    size_t len;
+} s_field_t;
+
+static int s_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+static gbx_err_t s_secret_fields(const char *buf, size_t len, s_field_t f[S_F_COUNT])
+{
+    memset(f, 0, S_F_COUNT * sizeof *f);
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *a = p, *b = eol;
+        p = eol + 1;
+        while (a < b && s_is_space(*a))
+            a++;
+        while (b > a && s_is_space(b[-1]))
+            b--;
+        if (a == b || *a == '#')
+            continue;
+        const char *colon = memchr(a, ':', (size_t)(b - a));
+        if (!colon)
+            return GBX_E_KEY_FORMAT;
+        const char *v = colon + 1;
+        while (v < b && s_is_space(*v))
+            v++;
+        if (v < b && *v == '"') {
+            if (b - v < 2 || b[-1] != '"' || memchr(v + 1, '\\', (size_t)(b - v - 2)) ||
+                memchr(v + 1, '"', (size_t)(b - v - 2)))
+                return GBX_E_KEY_FORMAT;
+            v++, b--;
+        }
+        int which = -1;
+        for (int i = 0; i < S_F_COUNT; i++)
+            if ((size_t)(colon - a) == strlen(s_secret_keys[i]) &&
+                memcmp(a, s_secret_keys[i], (size_t)(colon - a)) == 0)
+                which = i;
+        if (which < 0 || f[which].val) /* unknown or repeated key */
+            return GBX_E_KEY_FORMAT;
+        f[which].val = v;
+        f[which].len = (size_t)(b - v);
+    }
+    for (int i = 0; i < S_F_COUNT; i++)
+        if (!f[i].val)
+            return GBX_E_KEY_FORMAT;
+    return GBX_OK;
+}
+
+static int s_b64_exact(const s_field_t *f, uint8_t *out, size_t len)
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out, len, f->val, f->len, NULL, &bin_len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return -1;
+    return bin_len == len && end == f->val + f->len ? 0 : -1;
+}
+
 gbx_err_t gbx_identity_load(const char *secret_path, gbx_identity_t **out)
 {
     if (sodium_init() < 0)
         return GBX_E_CRYPTO_INIT;
-    struct fy_document *doc = NULL;
     char *buf = NULL;
+    size_t len = 0;
     gbx_identity_t *self = NULL;
-    gbx_err_t rc = s_parse(secret_path, 1, &doc, &buf);
+    gbx_err_t rc = s_read_file(secret_path, 1, &buf, &len);
     if (rc != GBX_OK)
         return rc;
-    struct fy_node *root = fy_document_root(doc);
+    s_field_t f[S_F_COUNT];
     char id[GBX_ID_MAX + 1];
-    rc = s_get_id(root, id);
-    if (rc == GBX_OK)
-        rc = s_alloc(id, &self);
-    if (rc != GBX_OK)
+    if ((rc = s_secret_fields(buf, len, f)) != GBX_OK)
         goto out;
     rc = GBX_E_KEY_FORMAT;
-    if (s_get_b64(root, "sign_secret", S_SIGN_SK(self), crypto_sign_SECRETKEYBYTES) != 0 ||
-        s_get_b64(root, "box_secret", S_BOX_SK(self), 32) != 0 ||
-        s_get_b64(root, "curve_secret", S_CURVE_SK(self), 32) != 0)
+    if (f[S_F_ID].len > GBX_ID_MAX)
+        goto out;
+    memcpy(id, f[S_F_ID].val, f[S_F_ID].len);
+    id[f[S_F_ID].len] = '\0';
+    if ((rc = s_alloc(id, &self)) != GBX_OK) {
+        rc = rc == GBX_E_ARG ? GBX_E_KEY_FORMAT : rc;
+        goto out;
+    }
+    rc = GBX_E_KEY_FORMAT;
+    if (s_b64_exact(&f[S_F_SIGN], S_SIGN_SK(self), crypto_sign_SECRETKEYBYTES) != 0 ||
+        s_b64_exact(&f[S_F_BOX], S_BOX_SK(self), 32) != 0 ||
+        s_b64_exact(&f[S_F_CURVE], S_CURVE_SK(self), 32) != 0)
         goto out;
     /* Derive the public keys; check the Ed25519 key's embedded public half. */
     uint8_t seed[crypto_sign_SEEDBYTES], sk_check[crypto_sign_SECRETKEYBYTES];
@@ -374,7 +514,6 @@ gbx_err_t gbx_identity_load(const char *secret_path, gbx_identity_t **out)
     rc = GBX_OK;
 out:
     gbx_identity_destroy(&self);
-    fy_document_destroy(doc);
     sodium_free(buf); /* wipes the secret text */
     return rc;
 }
@@ -383,7 +522,7 @@ gbx_err_t gbx_pubid_load(const char *pub_path, gbx_pubid_t *out)
 {
     struct fy_document *doc = NULL;
     char *buf = NULL;
-    gbx_err_t rc = s_parse(pub_path, 0, &doc, &buf);
+    gbx_err_t rc = s_parse(pub_path, &doc, &buf);
     if (rc != GBX_OK)
         return rc;
     struct fy_node *root = fy_document_root(doc);

@@ -452,6 +452,65 @@ static void test_save_failure_clean(void **state)
                  "other keys");
 }
 
+/*  Files that are not what they claim: nothing may follow a planted symlink,
+    hang on a FIFO, or lose an old key to a failed overwrite. */
+static void test_file_safety(void **state)
+{
+    s_fix_t *f = *state;
+    char *dir = tu_tmpdir();
+    char sp[512], pp[512], bait[512], fifo[512];
+    snprintf(sp, sizeof sp, "%s/gd.qh-amr.secret", dir);
+    snprintf(pp, sizeof pp, "%s/gd.qh-amr.pub", dir);
+    snprintf(bait, sizeof bait, "%s/bait", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo.secret", dir);
+    gbx_identity_t *id = NULL;
+
+    /* Overwrite onto a symlink replaces the link; the file it named keeps
+       its bytes and never sees a key. */
+    FILE *b = fopen(bait, "w");
+    assert_non_null(b);
+    fputs("attacker's file\n", b);
+    fclose(b);
+    assert_int_equal(chmod(bait, 0600), 0);
+    assert_int_equal(symlink(bait, sp), 0);
+    assert_rc(gbx_identity_save(f->ident, dir, 1), GBX_OK);
+    char got[64] = {0};
+    b = fopen(bait, "r");
+    assert_non_null(b);
+    assert_non_null(fgets(got, sizeof got, b));
+    fclose(b);
+    assert_string_equal(got, "attacker's file\n");
+    struct stat st;
+    assert_int_equal(lstat(sp, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* A symlinked secret is refused at load, even one pointing at a good file. */
+    char link_path[600];
+    snprintf(link_path, sizeof link_path, "%s/link.secret", dir);
+    assert_int_equal(symlink(sp, link_path), 0);
+    assert_rc(gbx_identity_load(link_path, &id), GBX_E_KEY_PERMS);
+    assert_null(id);
+
+    /* A FIFO answers at once instead of blocking the loader. */
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_rc(gbx_identity_load(fifo, &id), GBX_E_KEY_FORMAT);
+
+    /* An overwrite that cannot complete (a directory where the .pub goes)
+       changes nothing: the old secret still loads and matches. */
+    assert_int_equal(unlink(pp), 0);
+    assert_int_equal(mkdir(pp, 0700), 0);
+    gbx_identity_t *other = NULL;
+    assert_rc(gbx_identity_generate("gd.qh-amr", &other), GBX_OK);
+    assert_rc(gbx_identity_save(other, dir, 1), GBX_E_IO);
+    assert_rc(gbx_identity_load(sp, &id), GBX_OK);
+    s_assert_same_pub(gbx_identity_public(id), gbx_identity_public(f->ident));
+    gbx_identity_destroy(&id);
+    gbx_identity_destroy(&other);
+    rmdir(pp);
+    tu_rmtree(&dir);
+}
+
 static void test_missing_file(void **state)
 {
     s_fix_t *f = *state;
@@ -572,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_save_no_overwrite),
         cmocka_unit_test(test_save_failure_clean),
+        cmocka_unit_test(test_file_safety),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_silent),
         cmocka_unit_test(test_vector_identity),
