@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gbx/envelope.h"
 #include "gbx/err.h"
 #include "gbx/identity.h"
 #include "gbx/v1/envelope.pb-c.h"
@@ -17,10 +18,16 @@
     serialized SignedReceipt of *out_len bytes (caller frees). */
 gbx_err_t gbx_receipt_sign(const gbx_identity_t *node, const Gbx__V1__Receipt *r, uint8_t **out,
                            size_t *out_len);
-/*  Verifies a SignedReceipt (as a message) against NODE's public keys; on
-    GBX_OK and when R_OUT is not NULL, *r_out is the parsed receipt (free with
-    gbx__v1__receipt__free_unpacked(*r_out, NULL)). */
+/*  Spec steps 2 to 4: suite, NODE's signature over the receipt bytes, and
+    their parse. SR comes parsed from its frame (step 1). On GBX_OK and when
+    R_OUT is not NULL, *r_out is the parsed receipt, owned by the caller (free
+    with gbx__v1__receipt__free_unpacked(*r_out, NULL)). */
 gbx_err_t gbx_receipt_verify(const Gbx__V1__SignedReceipt *sr, const gbx_pubid_t *node,
                              Gbx__V1__Receipt **r_out);
+/*  Spec steps 5 and 6: R speaks of SUBMITTED, as accepted by node NODE_ID:
+    same message id, node id, a known status, and the hash of the exact
+    header bytes submitted. GBX_E_FIELD_INVALID otherwise. */
+gbx_err_t gbx_receipt_check(const Gbx__V1__Receipt *r, const gbx_envelope_t *submitted,
+                            const char *node_id);
 
 #endif

@@ -71,3 +71,22 @@ gbx_err_t gbx_receipt_verify(const Gbx__V1__SignedReceipt *sr, const gbx_pubid_t
     }
     return GBX_OK;
 }
+
+gbx_err_t gbx_receipt_check(const Gbx__V1__Receipt *r, const gbx_envelope_t *submitted,
+                            const char *node_id)
+{
+    if (!r || !submitted || !node_id)
+        return GBX_E_ARG;
+    const gbx_header_t *h = gbx_envelope_header(submitted);
+    uint8_t hash[GBX_HASH_BYTES];
+    gbx_envelope_header_hash(submitted, hash);
+    if (r->message_id.len != GBX_MSG_ID_BYTES ||
+        memcmp(r->message_id.data, h->message_id.data, GBX_MSG_ID_BYTES) != 0 ||
+        strcmp(r->node_id, node_id) != 0 ||
+        (r->status != GBX__V1__RECEIPT_STATUS__ACCEPTED &&
+         r->status != GBX__V1__RECEIPT_STATUS__HELD) ||
+        r->header_hash.len != GBX_HASH_BYTES ||
+        sodium_memcmp(r->header_hash.data, hash, GBX_HASH_BYTES) != 0)
+        return GBX_E_FIELD_INVALID;
+    return GBX_OK;
+}
