@@ -46,16 +46,20 @@ void gbx_message_id_new(uint8_t out[GBX_MSG_ID_BYTES]);
 typedef struct gbx_envelope gbx_envelope_t;
 
 /*  Serializes H, checks it and signs it with SIGNER (a single signature).
-    Sets signer_key_id from SIGNER if H leaves it empty. On GBX_OK sets *out. */
+    Sets signer_key_id from SIGNER if H leaves it empty. GBX_E_ARG when
+    H's from_agency is not SIGNER's id. On GBX_OK sets *out; the caller owns
+    it (gbx_envelope_destroy). H is not kept. */
 gbx_err_t gbx_envelope_sign(const gbx_identity_t *signer, const gbx_header_t *h,
                             gbx_envelope_t **out);
 /*  Signs N headers under one Merkle root: OUT[i] receives header i's envelope
-    (caller destroys each). N in 1..GBX_BATCH_MAX. On error no OUT[i] is set. */
+    (caller owns and destroys each). N in 1..GBX_BATCH_MAX; every header from
+    SIGNER, no message id twice (else GBX_E_ARG). On error no OUT[i] is set. */
 gbx_err_t gbx_envelope_sign_batch(const gbx_identity_t *signer, const gbx_header_t *const *hs,
                                   size_t n, gbx_envelope_t **out);
 
 /*  Parses an envelope from untrusted bytes: version, suite, sizes, header
-    protobuf, header fields, proof shape. Does not verify the signature. */
+    protobuf, header fields, proof shape (spec section 8 steps 1 to 6). Does
+    not verify the signature. BUF is copied; on GBX_OK the caller owns *out. */
 gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **out);
 /*  Serialized size, and serialization into BUF (room for gbx_envelope_size). */
 size_t gbx_envelope_size(const gbx_envelope_t *self);
@@ -63,6 +67,7 @@ size_t gbx_envelope_pack(const gbx_envelope_t *self, uint8_t *buf);
 /*  The envelope as a protobuf-c message, for embedding in a frame. Valid as
     long as SELF is. */
 const Gbx__V1__Envelope *gbx_envelope_message(const gbx_envelope_t *self);
+/*  NULL-safe; sets *self_p to NULL. */
 void gbx_envelope_destroy(gbx_envelope_t **self_p);
 
 /*  The parsed header (valid as long as SELF) and the exact signed bytes. */
@@ -77,14 +82,19 @@ int gbx_envelope_is_batch(const gbx_envelope_t *self);
     batch costs a few hashes instead of an Ed25519 verification. Not
     thread-safe: one per verifying thread. */
 typedef struct gbx_vcache gbx_vcache_t;
+/*  SLOTS in 1..2^20; on GBX_OK the caller owns *out. Slots are chosen by a
+    keyed hash with a random key, so a sender cannot aim at them. */
 gbx_err_t gbx_vcache_new(size_t slots, gbx_vcache_t **out);
+/*  NULL-safe; sets *self_p to NULL. */
 void gbx_vcache_destroy(gbx_vcache_t **self_p);
 /*  Signature verifications done and cache hits so far. */
 void gbx_vcache_stats(const gbx_vcache_t *self, uint64_t *verified, uint64_t *hits);
 
-/*  Verifies the envelope against SIGNER's public keys: the key id named in
-    the header, the inclusion path, the signature. CACHE may be NULL.
-    GBX_E_WRONG_KEY, GBX_E_BAD_INCLUSION_PATH or GBX_E_BAD_SIGNATURE. */
+/*  Verifies the envelope against SIGNER's public keys (spec section 8 steps
+    8 to 10): the key id named in the header, the inclusion path, the
+    signature. CACHE may be NULL. GBX_E_WRONG_KEY (also when SIGNER is not
+    the header's from_agency: the caller looked up the wrong entry),
+    GBX_E_BAD_INCLUSION_PATH or GBX_E_BAD_SIGNATURE. */
 gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *signer,
                               gbx_vcache_t *cache);
 /*  Checks an encrypted payload against the header: length, then hash. */

@@ -36,17 +36,23 @@ int gbx_id_valid(const char *id);
 
 /*  Creates fresh keys for ID. On GBX_OK sets *out (caller owns it). */
 gbx_err_t gbx_identity_generate(const char *id, gbx_identity_t **out);
-/*  Writes DIR/<id>.secret (0600, created exclusively unless OVERWRITE) and
-    DIR/<id>.pub. */
+/*  Writes DIR/<id>.secret (0600) and DIR/<id>.pub, each through a fresh
+    temporary file: refuses existing names unless OVERWRITE, never writes
+    through a symlink, and leaves no new secret behind when it fails. */
 gbx_err_t gbx_identity_save(const gbx_identity_t *self, const char *dir, int overwrite);
-/*  Loads a .secret file. GBX_E_KEY_PERMS if group or others may read it,
-    GBX_E_KEY_FORMAT if it does not parse or its keys do not match. */
+/*  Loads a .secret file. GBX_E_KEY_PERMS if it is a symlink, another
+    user's, or open to group or others; GBX_E_KEY_FORMAT if it is not a
+    regular file, does not parse or its keys do not match. On GBX_OK the
+    caller owns *out. */
 gbx_err_t gbx_identity_load(const char *secret_path, gbx_identity_t **out);
 /*  NULL-safe; wipes the secrets and sets *self_p to NULL. */
 void gbx_identity_destroy(gbx_identity_t **self_p);
 
 const gbx_pubid_t *gbx_identity_public(const gbx_identity_t *self);
-/*  Ed25519 secret key (64 bytes), X25519 box secret, CurveZMQ secret (32 bytes). */
+/*  Ed25519 secret key (64 bytes), X25519 box secret, CurveZMQ secret (32
+    bytes): borrowed, valid as long as SELF, in guarded memory. For the
+    envelope library and for handing the curve key to ZeroMQ; never copy them
+    elsewhere. */
 const uint8_t *gbx_identity_sign_sk(const gbx_identity_t *self);
 const uint8_t *gbx_identity_box_sk(const gbx_identity_t *self);
 const uint8_t *gbx_identity_curve_sk(const gbx_identity_t *self);

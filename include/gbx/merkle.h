@@ -24,8 +24,10 @@ void gbx_merkle_leaf(const uint8_t *data, size_t len, gbx_hash_t out);
 void gbx_merkle_node(const gbx_hash_t left, const gbx_hash_t right, gbx_hash_t out);
 
 typedef struct gbx_merkle gbx_merkle_t;
-/*  Builds the tree over N >= 1 leaf hashes (copied). */
+/*  Builds the tree over N >= 1 leaf hashes (copied). On GBX_OK the caller
+    owns *out. */
 gbx_err_t gbx_merkle_build(const gbx_hash_t *leaves, size_t n, gbx_merkle_t **out);
+/*  NULL-safe; sets *self_p to NULL. */
 void gbx_merkle_destroy(gbx_merkle_t **self_p);
 const uint8_t *gbx_merkle_root(const gbx_merkle_t *self);
 /*  Writes the audit path of leaf INDEX into PATH (room for

@@ -371,6 +371,9 @@ static gbx_err_t s_pack_header(const gbx_identity_t *signer, const gbx_header_t 
     gbx_err_t rc = gbx_header_check(&copy, NULL);
     if (rc != GBX_OK)
         return rc;
+    /* Only the sender signs: a header from someone else would never verify. */
+    if (strcmp(copy.from_agency, gbx_identity_public(signer)->id) != 0)
+        return GBX_E_ARG;
     size_t n = gbx__v1__header__get_packed_size(&copy);
     if (n > GBX_HEADER_MAX)
         return GBX_E_HEADER_TOO_LARGE;
@@ -426,6 +429,28 @@ gbx_err_t gbx_envelope_sign(const gbx_identity_t *signer, const gbx_header_t *h,
     return rc;
 }
 
+static int s_cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, GBX_MSG_ID_BYTES);
+}
+
+/*  A batch must not carry one message id twice (spec section 6). */
+static gbx_err_t s_ids_distinct(const gbx_header_t *const *hs, size_t n)
+{
+    uint8_t(*ids)[GBX_MSG_ID_BYTES] = malloc(n * GBX_MSG_ID_BYTES);
+    if (!ids)
+        return GBX_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        memcpy(ids[i], hs[i]->message_id.data, GBX_MSG_ID_BYTES);
+    qsort(ids, n, GBX_MSG_ID_BYTES, s_cmp_id);
+    gbx_err_t rc = GBX_OK;
+    for (size_t i = 1; i < n && rc == GBX_OK; i++)
+        if (memcmp(ids[i - 1], ids[i], GBX_MSG_ID_BYTES) == 0)
+            rc = GBX_E_ARG;
+    free(ids);
+    return rc;
+}
+
 static void s_batch_message(uint32_t tree_size, const uint8_t root[GBX_MERKLE_HASH],
                             uint8_t msg[S_BATCH_MSG_LEN])
 {
@@ -455,6 +480,8 @@ gbx_err_t gbx_envelope_sign_batch(const gbx_identity_t *signer, const gbx_header
             goto out;
         gbx_merkle_leaf(bufs[i], lens[i], leaves[i]);
     }
+    if ((rc = s_ids_distinct(hs, n)) != GBX_OK)
+        goto out;
     if ((rc = gbx_merkle_build(leaves, n, &tree)) != GBX_OK)
         goto out;
     uint8_t msg[S_BATCH_MSG_LEN], sig[GBX_SIG_BYTES];
@@ -496,6 +523,7 @@ typedef struct {
 } s_slot_t;
 
 struct gbx_vcache {
+    uint8_t key[crypto_generichash_KEYBYTES]; /* random: slots cannot be aimed at */
     size_t slots;
     s_slot_t *slot;
     uint64_t verified;
@@ -517,6 +545,7 @@ gbx_err_t gbx_vcache_new(size_t slots, gbx_vcache_t **out)
         return GBX_E_NOMEM;
     }
     self->slots = slots;
+    randombytes_buf(self->key, sizeof self->key);
     *out = self;
     return GBX_OK;
 }
@@ -544,7 +573,7 @@ static gbx_err_t s_verify(gbx_vcache_t *cache, const uint8_t *pk, const uint8_t 
     s_slot_t *slot = NULL;
     if (cache) {
         crypto_generichash_state st;
-        crypto_generichash_init(&st, NULL, 0, sizeof key);
+        crypto_generichash_init(&st, cache->key, sizeof cache->key, sizeof key);
         crypto_generichash_update(&st, pk, GBX_KEY_BYTES);
         crypto_generichash_update(&st, sig, GBX_SIG_BYTES);
         crypto_generichash_update(&st, msg, len);

@@ -35,7 +35,7 @@ void gbx_merkle_node(const gbx_hash_t left, const gbx_hash_t right, gbx_hash_t o
 
 gbx_err_t gbx_merkle_build(const gbx_hash_t *leaves, size_t n, gbx_merkle_t **out)
 {
-    if (!leaves || n == 0 || n > ((size_t)1 << 40))
+    if (!leaves || n == 0 || n > SIZE_MAX / (2 * sizeof(gbx_hash_t)))
         return GBX_E_ARG;
     if (sodium_init() < 0)
         return GBX_E_CRYPTO_INIT;

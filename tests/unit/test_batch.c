@@ -453,6 +453,34 @@ static void test_tampering(void **state)
 
 /* ------------------------------------------------------------- arguments */
 
+/*  Only the sender signs, and a batch names each message once. */
+static void test_sender_and_ids(void **state)
+{
+    (void)state;
+    gbx_identity_t *a = tu_identity_fixed("gd.qh-amr", NULL);
+    tu_header_t t[3];
+    const gbx_header_t *hs[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        tu_header_fixture(&t[i], 100 + i);
+        hs[i] = &t[i].h;
+    }
+    gbx_envelope_t *out[3] = {NULL, NULL, NULL};
+    assert_rc(gbx_envelope_sign_batch(a, hs, 3, out), GBX_OK);
+    for (int i = 0; i < 3; i++)
+        gbx_envelope_destroy(&out[i]);
+    /* the same message id twice */
+    t[2].h.message_id.data = t[0].h.message_id.data;
+    assert_rc(gbx_envelope_sign_batch(a, hs, 3, out), GBX_E_ARG);
+    assert_null(out[0]);
+    /* a header of another sender */
+    tu_header_fixture(&t[2], 102);
+    t[1].h.from_agency = "gd.other";
+    assert_rc(gbx_envelope_sign_batch(a, hs, 3, out), GBX_E_ARG);
+    assert_rc(gbx_envelope_sign(a, &t[1].h, &out[0]), GBX_E_ARG);
+    assert_null(out[0]);
+    gbx_identity_destroy(&a);
+}
+
 static void test_arguments(void **state)
 {
     s_fix_t *f = *state;
@@ -490,6 +518,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_tampering),
+        cmocka_unit_test(test_sender_and_ids),
         cmocka_unit_test(test_arguments),
     };
     return cmocka_run_group_tests_name("batch", tests, s_setup, s_teardown);
