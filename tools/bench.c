@@ -226,9 +226,8 @@ static void s_op_open(void *arg)
     s_fix_t *f = arg;
     gbx_binding_t b = {f->id, f->h.from_agency, f->h.to_agency};
     gbx_opener_t *o = NULL;
-    if (gbx_opener_new(f->recipient, &b, f->plain_len, s_null_sink, NULL, &o) != GBX_OK ||
-        gbx_opener_write(o, f->sealed, f->sealed_len) != GBX_OK ||
-        gbx_opener_finish(o, f->hash) != GBX_OK)
+    if (gbx_opener_new(f->recipient, &b, f->plain_len, f->hash, s_null_sink, NULL, &o) != GBX_OK ||
+        gbx_opener_write(o, f->sealed, f->sealed_len) != GBX_OK || gbx_opener_finish(o) != GBX_OK)
         abort();
     gbx_opener_destroy(&o);
 }

@@ -8,10 +8,12 @@
 
 #define S_SEALED_KEY (crypto_box_SEALBYTES + crypto_secretstream_xchacha20poly1305_KEYBYTES)
 #define S_SS_HEADER  crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define S_COMMIT     32u /* key commitment */
+#define S_KEY        crypto_secretstream_xchacha20poly1305_KEYBYTES
 #define S_TAG_MSG    crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define S_TAG_FINAL  crypto_secretstream_xchacha20poly1305_TAG_FINAL
 
-_Static_assert(S_SEALED_KEY + S_SS_HEADER == GBX_PAYLOAD_PREFIX, "prefix size");
+_Static_assert(S_SEALED_KEY + S_SS_HEADER + S_COMMIT == GBX_PAYLOAD_PREFIX, "prefix size");
 _Static_assert(crypto_secretstream_xchacha20poly1305_ABYTES == GBX_CHUNK_ABYTES, "chunk overhead");
 
 typedef crypto_secretstream_xchacha20poly1305_state s_stream_t;
@@ -20,6 +22,20 @@ uint64_t gbx_payload_sealed_size(uint64_t plaintext_len)
 {
     uint64_t chunks = plaintext_len == 0 ? 1 : (plaintext_len + GBX_CHUNK - 1) / GBX_CHUNK;
     return GBX_PAYLOAD_PREFIX + plaintext_len + chunks * GBX_CHUNK_ABYTES;
+}
+
+/*  commit = BLAKE2b-256("gbx1-key-commit\0" || K): binds the payload (and so
+    the signed payload_hash) to one content key, because the secret stream's
+    AEAD is not key-committing. */
+static void s_key_commit(const uint8_t key[S_KEY], uint8_t out[S_COMMIT])
+{
+    static const char ctx[] = "gbx1-key-commit"; /* sizeof includes the NUL */
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, S_COMMIT);
+    crypto_generichash_update(&st, (const uint8_t *)ctx, sizeof ctx);
+    crypto_generichash_update(&st, key, S_KEY);
+    crypto_generichash_final(&st, out, S_COMMIT);
+    sodium_memzero(&st, sizeof st);
 }
 
 /*  AD of the first chunk: binds the ciphertext to message id, sender, recipient. */
@@ -54,14 +70,12 @@ struct gbx_sealer {
     uint64_t total;  /* declared plaintext bytes */
     uint64_t fed;    /* plaintext bytes fed so far */
     size_t buffered; /* bytes in plain */
-    int chunks_out;  /* chunks emitted in this pass */
+    int chunks_out;  /* chunks emitted */
     int finished;
     gbx_sink_fn sink;
     void *arg;
     uint8_t ad[32];
-    uint8_t prefix[GBX_PAYLOAD_PREFIX];
-    s_stream_t *initial; /* sodium_malloc: state right after init_push */
-    s_stream_t *state;   /* sodium_malloc: current state */
+    s_stream_t *state; /* sodium_malloc */
     crypto_generichash_state hash;
     uint8_t *plain;  /* sodium_malloc: GBX_CHUNK */
     uint8_t *cipher; /* malloc: GBX_CHUNK + ABYTES */
@@ -70,20 +84,10 @@ struct gbx_sealer {
 static gbx_err_t s_emit(gbx_sealer_t *self, const uint8_t *data, size_t len)
 {
     crypto_generichash_update(&self->hash, data, len);
-    return self->sink(self->arg, data, len);
-}
-
-static gbx_err_t s_sealer_start(gbx_sealer_t *self, gbx_sink_fn sink, void *arg)
-{
-    self->sink = sink;
-    self->arg = arg;
-    self->fed = 0;
-    self->buffered = 0;
-    self->chunks_out = 0;
-    self->finished = 0;
-    memcpy(self->state, self->initial, sizeof *self->state);
-    crypto_generichash_init(&self->hash, NULL, 0, GBX_HASH_BYTES);
-    return s_emit(self, self->prefix, sizeof self->prefix);
+    gbx_err_t rc = self->sink(self->arg, data, len);
+    if (rc != GBX_OK)
+        self->finished = 1; /* a lost chunk ends the stream: later calls fail */
+    return rc;
 }
 
 gbx_err_t gbx_sealer_new(const uint8_t recipient_box_pk[32], const gbx_binding_t *binding,
@@ -102,26 +106,30 @@ gbx_err_t gbx_sealer_new(const uint8_t recipient_box_pk[32], const gbx_binding_t
     if (rc != GBX_OK)
         goto fail;
     rc = GBX_E_NOMEM;
-    self->initial = sodium_malloc(sizeof *self->initial);
     self->state = sodium_malloc(sizeof *self->state);
     self->plain = sodium_malloc(GBX_CHUNK);
     self->cipher = malloc(GBX_CHUNK + GBX_CHUNK_ABYTES);
-    uint8_t *key = sodium_malloc(crypto_secretstream_xchacha20poly1305_KEYBYTES);
-    if (!self->initial || !self->state || !self->plain || !self->cipher || !key) {
+    uint8_t *key = sodium_malloc(S_KEY);
+    if (!self->state || !self->plain || !self->cipher || !key) {
         sodium_free(key);
         goto fail;
     }
     self->total = plaintext_len;
+    self->sink = sink;
+    self->arg = arg;
+    /* prefix = sealed key || stream header || commit(K); the cipher buffer
+       holds it until it is emitted. */
+    uint8_t *prefix = self->cipher;
     crypto_secretstream_xchacha20poly1305_keygen(key);
-    crypto_secretstream_xchacha20poly1305_init_push(self->initial, self->prefix + S_SEALED_KEY,
-                                                    key);
-    int sealed = crypto_box_seal(self->prefix, key, crypto_secretstream_xchacha20poly1305_KEYBYTES,
-                                 recipient_box_pk);
+    crypto_secretstream_xchacha20poly1305_init_push(self->state, prefix + S_SEALED_KEY, key);
+    s_key_commit(key, prefix + S_SEALED_KEY + S_SS_HEADER);
+    int sealed = crypto_box_seal(prefix, key, S_KEY, recipient_box_pk);
     sodium_free(key);
     rc = GBX_E_ARG; /* crypto_box_seal fails only on a bad public key */
     if (sealed != 0)
         goto fail;
-    rc = s_sealer_start(self, sink, arg);
+    crypto_generichash_init(&self->hash, NULL, 0, GBX_HASH_BYTES);
+    rc = s_emit(self, prefix, GBX_PAYLOAD_PREFIX);
     if (rc != GBX_OK)
         goto fail;
     *out = self;
@@ -183,19 +191,11 @@ gbx_err_t gbx_sealer_finish(gbx_sealer_t *self, uint8_t hash_out[GBX_HASH_BYTES]
     return GBX_OK;
 }
 
-gbx_err_t gbx_sealer_rewind(gbx_sealer_t *self, gbx_sink_fn sink, void *arg)
-{
-    if (!sink)
-        return GBX_E_ARG;
-    return s_sealer_start(self, sink, arg);
-}
-
 void gbx_sealer_destroy(gbx_sealer_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     gbx_sealer_t *self = *self_p;
-    sodium_free(self->initial);
     sodium_free(self->state);
     sodium_free(self->plain);
     free(self->cipher);
@@ -220,6 +220,7 @@ struct gbx_opener {
     gbx_sink_fn sink;
     void *arg;
     uint8_t ad[32];
+    uint8_t expected_hash[GBX_HASH_BYTES];
     const gbx_identity_t *recipient;
     s_stream_t *state; /* sodium_malloc */
     uint8_t *buf;      /* malloc: GBX_CHUNK + ABYTES (also holds the prefix) */
@@ -235,11 +236,12 @@ static size_t s_next_chunk_size(const gbx_opener_t *self)
 }
 
 gbx_err_t gbx_opener_new(const gbx_identity_t *recipient, const gbx_binding_t *binding,
-                         uint64_t plaintext_len, gbx_sink_fn sink, void *arg, gbx_opener_t **out)
+                         uint64_t plaintext_len, const uint8_t expected_hash[GBX_HASH_BYTES],
+                         gbx_sink_fn sink, void *arg, gbx_opener_t **out)
 {
     if (sodium_init() < 0)
         return GBX_E_CRYPTO_INIT;
-    if (!recipient || !sink || !out)
+    if (!recipient || !expected_hash || !sink || !out)
         return GBX_E_ARG;
     if (plaintext_len > GBX_PAYLOAD_MAX)
         return GBX_E_PAYLOAD_TOO_LARGE;
@@ -256,6 +258,7 @@ gbx_err_t gbx_opener_new(const gbx_identity_t *recipient, const gbx_binding_t *b
     if (!self->state || !self->plain || !self->buf)
         goto fail;
     self->recipient = recipient;
+    memcpy(self->expected_hash, expected_hash, GBX_HASH_BYTES);
     self->total = plaintext_len;
     self->sealed_total = gbx_payload_sealed_size(plaintext_len);
     self->want = GBX_PAYLOAD_PREFIX;
@@ -269,18 +272,23 @@ fail:
     return rc;
 }
 
+/*  Opens the sealed key, checks its commitment, starts the stream. */
 static gbx_err_t s_open_prefix(gbx_opener_t *self)
 {
     const gbx_pubid_t *pub = gbx_identity_public(self->recipient);
-    uint8_t *key = sodium_malloc(crypto_secretstream_xchacha20poly1305_KEYBYTES);
+    uint8_t *key = sodium_malloc(S_KEY);
     if (!key)
         return GBX_E_NOMEM;
+    uint8_t commit[S_COMMIT];
     gbx_err_t rc = GBX_E_DECRYPT_FAILED;
     if (crypto_box_seal_open(key, self->buf, S_SEALED_KEY, pub->box_pk,
-                             gbx_identity_box_sk(self->recipient)) == 0 &&
-        crypto_secretstream_xchacha20poly1305_init_pull(self->state, self->buf + S_SEALED_KEY,
-                                                        key) == 0)
-        rc = GBX_OK;
+                             gbx_identity_box_sk(self->recipient)) == 0) {
+        s_key_commit(key, commit);
+        if (sodium_memcmp(commit, self->buf + S_SEALED_KEY + S_SS_HEADER, S_COMMIT) == 0 &&
+            crypto_secretstream_xchacha20poly1305_init_pull(self->state, self->buf + S_SEALED_KEY,
+                                                            key) == 0)
+            rc = GBX_OK;
+    }
     sodium_free(key);
     return rc;
 }
@@ -313,13 +321,15 @@ gbx_err_t gbx_opener_write(gbx_opener_t *self, const void *data, size_t len)
         return GBX_E_PAYLOAD_LENGTH_MISMATCH;
     }
     const uint8_t *p = data;
-    crypto_generichash_update(&self->hash, p, len);
     self->seen += len;
     while (len > 0) {
         size_t take = self->want - self->have;
         if (take > len)
             take = len;
         memcpy(self->buf + self->have, p, take);
+        /* Hash the private copy: the bytes hashed are the bytes decrypted,
+           even if the caller's buffer changes meanwhile. */
+        crypto_generichash_update(&self->hash, self->buf + self->have, take);
         self->have += take;
         p += take;
         len -= take;
@@ -337,16 +347,16 @@ gbx_err_t gbx_opener_write(gbx_opener_t *self, const void *data, size_t len)
     return GBX_OK;
 }
 
-gbx_err_t gbx_opener_finish(gbx_opener_t *self, const uint8_t expected_hash[GBX_HASH_BYTES])
+gbx_err_t gbx_opener_finish(gbx_opener_t *self)
 {
     if (self->failed)
         return GBX_E_STATE;
     if (!self->final_seen || self->seen != self->sealed_total)
         return GBX_E_PAYLOAD_LENGTH_MISMATCH;
+    self->failed = 1; /* a stream is finished once */
     uint8_t h[GBX_HASH_BYTES];
     crypto_generichash_final(&self->hash, h, sizeof h);
-    self->failed = 1; /* a stream is finished once */
-    if (expected_hash && sodium_memcmp(h, expected_hash, sizeof h) != 0)
+    if (sodium_memcmp(h, self->expected_hash, sizeof h) != 0)
         return GBX_E_PAYLOAD_HASH_MISMATCH;
     return GBX_OK;
 }
@@ -413,20 +423,30 @@ gbx_err_t gbx_payload_open(const gbx_identity_t *recipient, const gbx_binding_t 
                            const uint8_t expected_hash[GBX_HASH_BYTES], uint8_t **out,
                            size_t *out_len)
 {
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
+    if (!recipient || (!sealed && sealed_len) || !expected_hash || !out || !out_len)
+        return GBX_E_ARG;
     if (plaintext_len > GBX_PAYLOAD_MAX)
         return GBX_E_PAYLOAD_TOO_LARGE;
+    /* Spec section 4.3 order: length, hash, and only then decryption. The
+       opener hashes again what it decrypts (its own copy of the bytes). */
     if (sealed_len != gbx_payload_sealed_size(plaintext_len))
         return GBX_E_PAYLOAD_LENGTH_MISMATCH;
+    uint8_t h[GBX_HASH_BYTES];
+    gbx_payload_hash(sealed, sealed_len, h);
+    if (sodium_memcmp(h, expected_hash, sizeof h) != 0)
+        return GBX_E_PAYLOAD_HASH_MISMATCH;
     s_membuf_t m = {NULL, 0, (size_t)plaintext_len};
     m.buf = malloc(m.cap ? m.cap : 1);
     if (!m.buf)
         return GBX_E_NOMEM;
     gbx_opener_t *opener = NULL;
-    gbx_err_t rc = gbx_opener_new(recipient, binding, plaintext_len, s_membuf_sink, &m, &opener);
+    gbx_err_t rc = gbx_opener_new(recipient, binding, plaintext_len, h, s_membuf_sink, &m, &opener);
     if (rc == GBX_OK)
         rc = gbx_opener_write(opener, sealed, sealed_len);
     if (rc == GBX_OK)
-        rc = gbx_opener_finish(opener, expected_hash);
+        rc = gbx_opener_finish(opener);
     gbx_opener_destroy(&opener);
     if (rc != GBX_OK) {
         sodium_memzero(m.buf, m.len);

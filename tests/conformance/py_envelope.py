@@ -15,11 +15,13 @@ The format, as implemented below:
                  BLAKE2b-256(0x01 || left || right), RFC 6962 tree; Ed25519
                  over "gbx1-batch\\0" || be32(tree_size) || root; each
                  envelope carries the RFC 9162 audit path of its header
-  payload        crypto_box_seal(content key) (80) || secretstream header (24)
+  payload        crypto_box_seal(content key K) (80) || secretstream header (24)
+                 || key commitment BLAKE2b-256("gbx1-key-commit\\0" || K) (32)
                  || chunks of 65536 plaintext bytes + 17, the last tagged
                  FINAL; only the first chunk has AD = BLAKE2b-256(
                  "gbx1-payload\\0" || 16 || message_id || len(from) || from ||
-                 len(to) || to)
+                 len(to) || to); a receiver checks the commitment before
+                 opening the stream
   payload_hash   BLAKE2b-256 of all encrypted payload bytes
 
 Exit status: 0 all checks passed, 1 a check failed, 77 python3-nacl missing.
@@ -27,6 +29,7 @@ Exit status: 0 all checks passed, 1 a check failed, 77 python3-nacl missing.
 import argparse
 import base64
 import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -48,6 +51,7 @@ CTX_HEADER = b"gbx1-header\x00"
 CTX_BATCH = b"gbx1-batch\x00"
 CTX_KEY_ID = b"gbx1-key-id\x00"
 CTX_PAYLOAD = b"gbx1-payload\x00"
+CTX_KEY_COMMIT = b"gbx1-key-commit\x00"
 CTX_FINGERPRINT = b"gbx1-fingerprint\x00"
 
 VERSION = 1
@@ -60,7 +64,8 @@ CHUNK = 65536
 CHUNK_ABYTES = nb.crypto_secretstream_xchacha20poly1305_ABYTES  # 17
 SEALED_KEY = 48 + 32  # crypto_box_SEALBYTES + content key
 SS_HEADER = nb.crypto_secretstream_xchacha20poly1305_HEADERBYTES  # 24
-PREFIX = SEALED_KEY + SS_HEADER
+COMMIT = 32
+PREFIX = SEALED_KEY + SS_HEADER + COMMIT  # 136
 TAG_MESSAGE = nb.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 TAG_FINAL = nb.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 BATCH_MAX = 65536
@@ -162,13 +167,18 @@ def sealed_size(plain_len):
     return PREFIX + plain_len + chunks * CHUNK_ABYTES
 
 
-def seal_payload(box_pk, ad, plain, final_at=None, ad_on_all=False):
-    """Encrypts PLAIN to BOX_PK. FINAL_AT and AD_ON_ALL make deliberately
-    broken payloads for the negative tests."""
+def key_commit(key):
+    return b2b(CTX_KEY_COMMIT + key)
+
+
+def seal_payload(box_pk, ad, plain, final_at=None, ad_on_all=False, commit=key_commit):
+    """Encrypts PLAIN to BOX_PK. FINAL_AT, AD_ON_ALL and COMMIT (content key
+    -> the bytes written as its commitment) make deliberately broken
+    payloads for the negative tests."""
     key = nb.crypto_secretstream_xchacha20poly1305_keygen()
     state = nb.crypto_secretstream_xchacha20poly1305_state()
     ss_header = nb.crypto_secretstream_xchacha20poly1305_init_push(state, key)
-    out = [nb.crypto_box_seal(key, box_pk), ss_header]
+    out = [nb.crypto_box_seal(key, box_pk), ss_header, commit(key)]
     pieces = [plain[i:i + CHUNK] for i in range(0, len(plain), CHUNK)] or [b""]
     last = len(pieces) - 1 if final_at is None else final_at
     for i, piece in enumerate(pieces):
@@ -183,10 +193,16 @@ def open_payload(ident, ad, sealed, plain_len):
         raise Reject("PAYLOAD_LENGTH_MISMATCH")
     try:
         key = nb.crypto_box_seal_open(sealed[:SEALED_KEY], ident.box_pk, ident.box_sk)
-        state = nb.crypto_secretstream_xchacha20poly1305_state()
-        nb.crypto_secretstream_xchacha20poly1305_init_pull(state, sealed[SEALED_KEY:PREFIX], key)
     except (CryptoError, ValueError) as e:
         raise Reject("DECRYPT_FAILED", "sealed key: %s" % e)
+    if not hmac.compare_digest(key_commit(key), sealed[SEALED_KEY + SS_HEADER:PREFIX]):
+        raise Reject("DECRYPT_FAILED", "key commitment")
+    try:
+        state = nb.crypto_secretstream_xchacha20poly1305_state()
+        nb.crypto_secretstream_xchacha20poly1305_init_pull(
+            state, sealed[SEALED_KEY:SEALED_KEY + SS_HEADER], key)
+    except (CryptoError, ValueError) as e:
+        raise Reject("DECRYPT_FAILED", "stream header: %s" % e)
     pos, left, out, first = PREFIX, plain_len, [], True
     while True:
         n = min(left, CHUNK) + CHUNK_ABYTES
@@ -751,6 +767,18 @@ def main():
          single(big, msg_opts={"ad": b""}))
     case("a payload sealed to another recipient's key", "DECRYPT_FAILED",
          single(msg_opts={"box_pk": mallory.box_pk}))
+    # The key commitment (signed through payload_hash, which Message computes
+    # over the payload as built): a wrong one is refused at step 13.
+    case("a payload committing to another content key", "DECRYPT_FAILED",
+         single(msg_opts={"commit": lambda k: key_commit(flip(k, 0))}))
+    case("a payload whose commitment label lacks its NUL", "DECRYPT_FAILED",
+         single(msg_opts={"commit": lambda k: b2b(CTX_KEY_COMMIT[:-1] + k)}))
+    case("a payload with H(K) as commitment (no label)", "DECRYPT_FAILED",
+         single(msg_opts={"commit": lambda k: b2b(k)}))
+    case("a payload with a zero commitment", "DECRYPT_FAILED",
+         single(big, msg_opts={"commit": lambda k: bytes(COMMIT)}))
+    case("a payload without a commitment (the 104-byte prefix)", "PAYLOAD_LENGTH_MISMATCH",
+         single(msg_opts={"commit": lambda k: b""}))
     case("a registry entry with other keys for the sender", "WRONG_KEY", single(),
          signer="alice-rekeyed")
     case("signer_key_id of another key", "WRONG_KEY",
@@ -899,9 +927,15 @@ def main():
              lambda: open_payload(bob, binding_ad(h.message_id, h.from_agency, "gd.x"),
                                   sealed, h.payload_length)),
             ("C payload, opened by another recipient", "DECRYPT_FAILED",
-             lambda: receive(env, sealed, registry, mallory))):
+             lambda: receive(env, sealed, registry, mallory)),
+            ("C payload, a commitment byte flipped (step 13 alone)", "DECRYPT_FAILED",
+             lambda: open_payload(bob, binding_ad(h.message_id, h.from_agency, h.to_agency),
+                                  flip(sealed, SEALED_KEY + SS_HEADER + 3), h.payload_length))):
         got = py_result(fn)
         t.check(got == code, "Python: %s -> %s" % (what, code), got)
+    key = nb.crypto_box_seal_open(sealed[:SEALED_KEY], bob.box_pk, bob.box_sk)
+    t.check(sealed[SEALED_KEY + SS_HEADER:PREFIX] == key_commit(key),
+            "C payload: bytes 104..135 are H(\"gbx1-key-commit\\0\" || K)")
 
     print("# %d checks passed, %d failed, %d findings (known C disagreements with the spec%s)"
           % (t.passed, t.failed, len(t.findings), ", failing under --strict" if args.strict

@@ -14,7 +14,8 @@
     single envelope is the ciphertext printed in vectors.md (its hash is in
     the signed header); the 1 KiB and empty payloads are sealed afresh and so
     change each time the generator runs. Tests decrypt them with the stored
-    recipient key. */
+    recipient key. The key commitment of every payload is recomputed here
+    from the content key in its sealed key. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -293,15 +294,29 @@ static uint8_t *s_unhex(const char *hex, size_t *len)
     return bin;
 }
 
+/*  The content key in SEALED's sealed key (opened with B's box key pair), and
+    checks that bytes 104..135 are its commitment BLAKE2b-256("gbx1-key-commit\0"
+    || K): the commitment of 2-envelope.md section 4.2, computed here. */
+static void s_key_commit(const s_party_t *b, const uint8_t *sealed, size_t sealed_len,
+                         uint8_t key[32], uint8_t commit[32], const char *what)
+{
+    s_check(sealed_len >= GBX_PAYLOAD_PREFIX &&
+                crypto_box_seal_open(key, sealed, 80, b->box_pk, b->box_sk) == 0,
+            what);
+    s_blake(commit, 32, (const uint8_t *)"gbx1-key-commit", 16, key, 32, NULL, 0);
+    s_check(memcmp(commit, sealed + 80 + 24, 32) == 0, what);
+}
+
 /*  The encrypted payload of proto/spec/vectors.md section 5 (sealing is
     randomized, so this one ciphertext is copied from there; it opens with
     hk.cr's box key and its hash is the header's payload_hash). */
 static const char s_spec_sealed[] =
-    "a4706e842e9aef3834eb0f17c7e71118f6737fe158dc596c3703573b38c26353"
-    "39d7935f4ba8ddaf95ccceebf5dbcbc0d5a2376fa2dd1da8b6adc2f7f83a3a57"
-    "a5ff4a5b1ac00135d6d99d25fa4c1726f7b521fe9b4ea48a7df4b7de47fe5f1d"
-    "b2b7cae46db293f878cd5dcd425271538acb75d5ebd1bd65363042ee10d4671b"
-    "84d9eac7ef7b9cc34b12df90c4b9a3be06";
+    "085ddbf880b3e35065259cc4f7d64f6f68107a722e4f0f295a4ed1e10d02967b"
+    "e1f65afa88ad5cc592d7b276a17a29c7f45337b9b3536cc18b9ce3eea0f713a4"
+    "71348bc9b04fe0a595b807491d6be8abb65715f3398e872b7db1c2666c8d6e6e"
+    "fef6aa31f248ee28cdfe06d3d697f0e1d68923955d2f3300dfaa4384a4b430b4"
+    "4ebf6452560536027611e47234033a2d3c441ce82898e1930334762609f6ee9d"
+    "f856a83c804b762a7e3ce015cf55131a8a";
 static const char s_spec_plain[] = "{\"company_no\":\"1234567\"}";
 
 static void s_merkle_u8(void)
@@ -524,7 +539,10 @@ int main(int argc, char **argv)
     size_t sealed_len = 0;
     uint8_t *sealed = s_unhex(s_spec_sealed, &sealed_len), phash[32];
     size_t plain_len = strlen(s_spec_plain);
-    s_check(sealed_len == 104 + plain_len + 17, "stored payload size");
+    s_check(sealed_len == 80 + 24 + 32 + plain_len + 17 && GBX_PAYLOAD_PREFIX == 136,
+            "stored payload size");
+    uint8_t ckey[32], commit[32], scratch[32];
+    s_key_commit(&b, sealed, sealed_len, ckey, commit, "stored payload key commitment");
     s_blake(phash, 32, sealed, sealed_len, NULL, 0, NULL, 0);
     uint8_t *opened = NULL;
     size_t opened_len = 0;
@@ -605,6 +623,11 @@ int main(int argc, char **argv)
     s_hex("payload.sealed", sealed, sealed_len);
     s_comment("BLAKE2b-256(payload.sealed) = header.payload_hash");
     s_hex("payload.hash", phash, 32);
+    s_comment("The content key K in the sealed key (bytes 0..79) and its commitment");
+    s_comment("BLAKE2b-256(\"gbx1-key-commit\\0\" || K) = bytes 104..135 of payload.sealed");
+    s_hex("payload.key", ckey, 32);
+    s_hex("payload.commit", commit, 32);
+    sodium_memzero(ckey, sizeof ckey);
 
     /* 1 KiB and empty payloads, same binding, freshly sealed (randomized). */
     uint8_t plain1k[1024];
@@ -616,14 +639,24 @@ int main(int argc, char **argv)
                              hash1k) == GBX_OK,
             "seal 1 KiB");
     s_blake(ref, 32, sealed1k, sealed1k_len, NULL, 0, NULL, 0);
-    s_check(memcmp(ref, hash1k, 32) == 0 && sealed1k_len == 104 + 1024 + 17, "1 KiB hash");
+    s_check(memcmp(ref, hash1k, 32) == 0 && sealed1k_len == 136 + 1024 + 17, "1 KiB hash");
+    s_key_commit(&b, sealed1k, sealed1k_len, scratch, commit, "1 KiB key commitment");
     s_check(gbx_payload_open(b.ident, &bind, sealed1k, sealed1k_len, sizeof plain1k, hash1k,
                              &opened, &opened_len) == GBX_OK &&
                 opened_len == sizeof plain1k && memcmp(opened, plain1k, sizeof plain1k) == 0,
             "open 1 KiB");
     free(opened);
-    s_check(gbx_payload_seal(b.box_pk, &bind, NULL, 0, &sealed0, &sealed0_len, hash0) == GBX_OK,
+    s_check(gbx_payload_seal(b.box_pk, &bind, NULL, 0, &sealed0, &sealed0_len, hash0) == GBX_OK &&
+                sealed0_len == 136 + 17,
             "seal empty");
+    s_blake(ref, 32, sealed0, sealed0_len, NULL, 0, NULL, 0);
+    s_check(memcmp(ref, hash0, 32) == 0, "empty hash");
+    s_key_commit(&b, sealed0, sealed0_len, scratch, commit, "empty key commitment");
+    s_check(gbx_payload_open(b.ident, &bind, sealed0, sealed0_len, 0, hash0, &opened,
+                             &opened_len) == GBX_OK &&
+                opened_len == 0,
+            "open empty");
+    free(opened);
     s_comment("Two more payloads with the same binding, not named by any header: 1 KiB");
     s_comment("(byte i = (31 i + 7) mod 256) and empty. Sealed by gen-vectors (randomized).");
     s_hex("payload1k.plain", plain1k, sizeof plain1k);
