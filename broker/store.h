@@ -6,7 +6,8 @@
       GBX_KS_QUEUES   "queues"    key = dest id, 0x00, 8-byte big-endian sequence
                                   (gbx_store_queue_key), so that one destination's entries
                                   are one prefix and sort by sequence
-      GBX_KS_DEDUPE   "dedupe"    key = message id, value = the receipt given for it
+      GBX_KS_DEDUPE   "dedupe"    key = from agency, 0x00, message id (gbx_ingress_dedupe_key),
+                                  value = the signed receipt given for it
       GBX_KS_AUDIT    "audit"     audit records
       GBX_KS_META     "meta"      counters: GBX_STORE_META_SCHEMA, GBX_STORE_META_NEXT_SEQ
                                   (8-byte big-endian values)
