@@ -316,6 +316,8 @@ int main(int argc, char **argv)
     io.max_payload_bytes = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_MAX_PAYLOAD_BYTES);
     io.max_ttl_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_MAX_TTL_MS);
     io.clock_skew_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_CLOCK_SKEW_MS);
+    io.queue_max_messages = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_MESSAGES);
+    io.queue_max_bytes = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_BYTES);
     rc = gbx_ingress_new(&io, &ing);
     if (rc != GBX_OK) {
         fprintf(stderr, "gbxd: ingress: %s\n", gbx_err_name(rc));

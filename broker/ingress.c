@@ -17,12 +17,21 @@
 #define S_VCACHE_DEFAULT 4096
 #define S_AUDIT_MAX      2048
 
+/*  The queue depth of one destination ("Queue depth" in ingress.h). */
+typedef struct {
+    char dest[GBX_ID_MAX + 1];
+    uint64_t messages;
+    uint64_t bytes;
+} s_queue_t;
+
 struct gbx_ingress {
     gbx_ingress_opts_t o;
     char node_id[GBX_ID_MAX + 1];
     gbx_vcache_t *vcache;
     gbx_ingress_stats_t st;
     uint64_t by_reason[S_REASON_SLOTS];
+    s_queue_t *queues; /* one per destination seen; linear search (agencies are few) */
+    size_t nqueues, cap_queues;
 };
 
 /*  What one submit learnt so far: filled step by step, used for the answer
@@ -69,6 +78,126 @@ static gbx_err_t s_allow_all(void *arg, const gbx_envelope_t *env, const char *a
     return GBX_OK;
 }
 
+/* ----------------------------------------------------------- queue depth */
+
+static void s_put_be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t s_get_be64(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+/*  DEST's counters (DLEN bytes, not NUL-terminated), or NULL. */
+static s_queue_t *s_queue_find(const gbx_ingress_t *self, const char *dest, size_t dlen)
+{
+    for (size_t i = 0; i < self->nqueues; i++)
+        if (strlen(self->queues[i].dest) == dlen && memcmp(self->queues[i].dest, dest, dlen) == 0)
+            return &self->queues[i];
+    return NULL;
+}
+
+/*  DEST's counters, created at 0 when new. NULL: out of memory or DLEN out
+    of range. The pointer is valid until the next s_queue_get. */
+static s_queue_t *s_queue_get(gbx_ingress_t *self, const char *dest, size_t dlen)
+{
+    s_queue_t *q = s_queue_find(self, dest, dlen);
+    if (q)
+        return q;
+    if (dlen == 0 || dlen > GBX_ID_MAX)
+        return NULL;
+    if (self->nqueues == self->cap_queues) {
+        size_t cap = self->cap_queues ? 2 * self->cap_queues : 16;
+        s_queue_t *nq = realloc(self->queues, cap * sizeof *nq);
+        if (!nq)
+            return NULL;
+        self->queues = nq;
+        self->cap_queues = cap;
+    }
+    q = &self->queues[self->nqueues++];
+    memset(q, 0, sizeof *q);
+    memcpy(q->dest, dest, dlen);
+    return q;
+}
+
+/*  Rebuilds the counters from the queues keyspace (key = dest 0x00 be64
+    seq, value = be64 stored bytes; another value: the size of messages[seq]). */
+static gbx_err_t s_queue_rebuild(gbx_ingress_t *self)
+{
+    gbx_store_iter_t *it = NULL;
+    gbx_err_t rc = gbx_store_iter_new(self->o.store, GBX_KS_QUEUES, NULL, 0, &it);
+    if (rc != GBX_OK)
+        return rc;
+    for (; rc == GBX_OK && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
+        const uint8_t *v = gbx_store_iter_value(it, &vlen);
+        if (klen < 2 + GBX_STORE_SEQ_KEY_BYTES || k[klen - GBX_STORE_SEQ_KEY_BYTES - 1] != 0) {
+            rc = GBX_E_STATE; /* not a queue key: the store is damaged */
+            break;
+        }
+        size_t dlen = klen - GBX_STORE_SEQ_KEY_BYTES - 1;
+        uint64_t bytes = 0;
+        if (vlen == 8) {
+            bytes = s_get_be64(v);
+        } else {
+            uint8_t *m = NULL;
+            size_t mlen = 0;
+            rc = gbx_store_get(self->o.store, GBX_KS_MESSAGES, k + dlen + 1,
+                               GBX_STORE_SEQ_KEY_BYTES, &m, &mlen);
+            free(m);
+            bytes = mlen;
+            if (rc != GBX_OK)
+                break;
+        }
+        s_queue_t *q = s_queue_get(self, (const char *)k, dlen);
+        if (!q) {
+            rc = dlen > GBX_ID_MAX ? GBX_E_STATE : GBX_E_NOMEM;
+            break;
+        }
+        q->messages++;
+        q->bytes += bytes;
+    }
+    if (rc == GBX_OK)
+        rc = gbx_store_iter_error(it);
+    gbx_store_iter_destroy(&it);
+    return rc;
+}
+
+void gbx_ingress_queue_depth(const gbx_ingress_t *self, const char *dest, uint64_t *messages,
+                             uint64_t *bytes)
+{
+    const s_queue_t *q = self && dest ? s_queue_find(self, dest, strlen(dest)) : NULL;
+    if (messages)
+        *messages = q ? q->messages : 0;
+    if (bytes)
+        *bytes = q ? q->bytes : 0;
+}
+
+gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t bytes)
+{
+    if (!self || !dest)
+        return GBX_E_ARG;
+    s_queue_t *q = s_queue_find(self, dest, strlen(dest));
+    if (!q || q->messages == 0)
+        return GBX_E_STATE;
+    q->messages--;
+    q->bytes = q->bytes > bytes ? q->bytes - bytes : 0;
+    if (q->messages == 0)
+        q->bytes = 0;
+    return GBX_OK;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
 gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
 {
     if (!opts || !out || !opts->store || !opts->registry || !opts->node || !opts->node_id ||
@@ -89,10 +218,14 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
         self->o.clock = s_realtime;
     if (!self->o.policy)
         self->o.policy = s_allow_all;
+    if (self->o.retry_after_ms == 0)
+        self->o.retry_after_ms = GBX_INGRESS_RETRY_AFTER_DEFAULT_MS;
     gbx_err_t rc =
         gbx_vcache_new(opts->vcache_slots ? opts->vcache_slots : S_VCACHE_DEFAULT, &self->vcache);
+    if (rc == GBX_OK)
+        rc = s_queue_rebuild(self);
     if (rc != GBX_OK) {
-        free(self);
+        gbx_ingress_destroy(&self);
         return rc;
     }
     *out = self;
@@ -104,6 +237,7 @@ void gbx_ingress_destroy(gbx_ingress_t **self_p)
     if (!self_p || !*self_p)
         return;
     gbx_vcache_destroy(&(*self_p)->vcache);
+    free((*self_p)->queues);
     free(*self_p);
     *self_p = NULL;
 }
@@ -287,6 +421,7 @@ static gbx_err_t s_store(gbx_ingress_t *self, const gbx_frame_t *f, s_ctx_t *c, 
     uint8_t qkey[GBX_STORE_DEST_MAX + 1 + GBX_STORE_SEQ_KEY_BYTES];
     size_t qlen = 0;
     s_text_t audit;
+    uint8_t qval[8];
 
     gbx_err_t rc = gbx_store_queue_key(h->to_agency, seq, qkey, sizeof qkey, &qlen);
     if (rc != GBX_OK)
@@ -294,6 +429,7 @@ static gbx_err_t s_store(gbx_ingress_t *self, const gbx_frame_t *f, s_ctx_t *c, 
     rc = s_message_value(f, &msg, &msg_len);
     if (rc != GBX_OK)
         goto out;
+    s_put_be64(qval, msg_len);
 
     Gbx__V1__Receipt r = GBX__V1__RECEIPT__INIT;
     r.message_id.data = c->msg_id;
@@ -318,7 +454,7 @@ static gbx_err_t s_store(gbx_ingress_t *self, const gbx_frame_t *f, s_ctx_t *c, 
     if (rc == GBX_OK)
         rc = gbx_batch_put(b, GBX_KS_MESSAGES, skey, sizeof skey, msg, msg_len);
     if (rc == GBX_OK)
-        rc = gbx_batch_put(b, GBX_KS_QUEUES, qkey, qlen, "", 0);
+        rc = gbx_batch_put(b, GBX_KS_QUEUES, qkey, qlen, qval, sizeof qval);
     if (rc == GBX_OK)
         rc = gbx_batch_put(b, GBX_KS_DEDUPE, dkey, dklen, sr, sr_len);
     if (rc == GBX_OK)
@@ -422,10 +558,27 @@ static gbx_err_t s_admit(gbx_ingress_t *self, const char *auth, const gbx_part_t
         return rc;
     if (rc != GBX_OK)
         return GBX_E_INTERNAL_ERROR;
-    /* step 17 (capacity): not yet. step 18: store */
+    /* step 17: capacity. The slot is made now so that counting the message
+       after its commit cannot fail. */
+    size_t dlen = strlen(h->to_agency);
+    s_queue_t *q = s_queue_get(self, h->to_agency, dlen);
+    if (!q)
+        return GBX_E_INTERNAL_ERROR;
+    uint64_t bytes = 4u + (uint64_t)gbx_envelope_size(c->env) + gbx_frame_payload_size(*fp);
+    if ((self->o.queue_max_messages && q->messages >= self->o.queue_max_messages) ||
+        (self->o.queue_max_bytes &&
+         (q->bytes > self->o.queue_max_bytes || bytes > self->o.queue_max_bytes - q->bytes))) {
+        c->detail = "destination queue full";
+        return GBX_E_RETRY_LATER;
+    }
+    /* step 18: store */
     rc = s_store(self, *fp, c, auth, dkey, dklen, seq, receipt, receipt_len);
     if (rc == GBX_E_NOMEM || rc == GBX_E_ARG)
         return GBX_E_INTERNAL_ERROR;
+    if (rc == GBX_OK) {
+        q->messages++;
+        q->bytes += bytes;
+    }
     return rc;
 }
 
@@ -481,7 +634,9 @@ gbx_err_t gbx_ingress_submit(gbx_ingress_t *self, const char *auth_agency, const
             }
         }
     } else {
-        erc = gbx_frame_rejected(c.tag, c.msg_id, c.msg_id_len, rc, c.detail, 0, reply, reply_len);
+        erc = gbx_frame_rejected(c.tag, c.msg_id, c.msg_id_len, rc, c.detail,
+                                 rc == GBX_E_RETRY_LATER ? self->o.retry_after_ms : 0, reply,
+                                 reply_len);
         if (result) {
             memset(result, 0, sizeof *result);
             result->reason = rc;

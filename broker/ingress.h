@@ -33,11 +33,19 @@
                         (TTL_TOO_LONG)
       16 policy         opts.policy (THE policy call site; NULL = allow-all)
                         (POLICY_DENIED, POLICY_NO_MATCH)
-      17 capacity       NOT DONE YET (queue limits, RETRY_LATER)
+      17 capacity       the destination's queue, with this message added,
+                        stays within opts.queue_max_messages and
+                        opts.queue_max_bytes (0 = unlimited): else RETRY_LATER
+                        with retry_after_ms = opts.retry_after_ms, audited
+                        like any rejection, nothing stored (see "Queue
+                        depth" below). After dedupe (13), so a retry of an
+                        accepted message gets its receipt even when the
+                        queue is full.
       18 store          one batch, committed synced (STORE_FAILED):
                           messages[seq]  = be32(envelope len) || envelope
                                            bytes || encrypted payload
-                          queues[queue_key(to_agency, seq)] = "" (empty)
+                          queues[queue_key(to_agency, seq)] = be64(size of
+                                           the messages value above)
                           dedupe[from_agency 0x00 message_id] = SignedReceipt
                           audit[be64(seq)] = audit record (below)
                           meta next_seq (gbx_batch_put_seq)
@@ -66,6 +74,23 @@
     and duplicates get their own small batch, best effort: a failure to write
     it does not change the answer (counted in audit_failures). Values are
     sanitised: bytes outside 0x21..0x7e become '?'.
+
+    Queue depth (issue 3, deliverable 4). The ingress keeps in memory, per
+    destination agency, the number of entries in its queue and their bytes,
+    where a message's bytes are the size of its messages[seq] value (4 +
+    envelope + encrypted payload), the same number its queue entry holds as
+    its value (be64). gbx_ingress_new rebuilds these counters by scanning the
+    queues keyspace once, reading only the queue entries (an entry whose
+    value is not 8 bytes, written before this design, is sized by reading
+    its messages[seq] value). An accept adds to the counters only after its
+    commit returned GBX_OK. The delivery path removes a queue entry in its
+    own batch and, after that batch's commit returned GBX_OK, calls
+    gbx_ingress_dequeued with the entry's bytes (its value). Limits are
+    strict: a message larger than queue_max_bytes is never admitted, so set
+    queue_max_bytes well above max_payload_bytes. The counters belong to one
+    ingress: all submits and all dequeues for the store must go through the
+    same ingress (one admitting thread), else each would count its own
+    share only.
 
     The dedupe window: entries are never deleted yet (no expiry sweep; see
     issue 3). The spec only requires keeping them until expires + skew. */
@@ -116,8 +141,13 @@ typedef struct {
     void *clock_arg;
     gbx_ingress_policy_fn policy; /* NULL = allow-all */
     void *policy_arg;
-    size_t vcache_slots; /* 0 = 4096 */
+    size_t vcache_slots;         /* 0 = 4096 */
+    uint64_t queue_max_messages; /* per destination queue; 0 = unlimited */
+    uint64_t queue_max_bytes;    /* per destination queue (stored bytes); 0 = unlimited */
+    uint64_t retry_after_ms;     /* in RETRY_LATER answers of step 17; 0 = 1000 */
 } gbx_ingress_opts_t;
+
+#define GBX_INGRESS_RETRY_AFTER_DEFAULT_MS 1000u
 
 /*  Zeroes OPTS (NULL clock and policy, default limits 0). */
 void gbx_ingress_opts_init(gbx_ingress_opts_t *opts);
@@ -167,6 +197,18 @@ gbx_err_t gbx_ingress_submit(gbx_ingress_t *self, const char *auth_agency, const
 void gbx_ingress_stats(const gbx_ingress_t *self, gbx_ingress_stats_t *out);
 /*  Rejected answers given with REASON so far (0 for codes never sent). */
 uint64_t gbx_ingress_rejections(const gbx_ingress_t *self, gbx_err_t reason);
+
+/*  The queue of DEST as the ingress counts it (see "Queue depth"): entries
+    and their stored bytes; 0 and 0 for a destination never seen. MESSAGES
+    and BYTES may be NULL. */
+void gbx_ingress_queue_depth(const gbx_ingress_t *self, const char *dest, uint64_t *messages,
+                             uint64_t *bytes);
+/*  One entry of DEST's queue, of BYTES stored bytes (the be64 value of its
+    queue entry), has left the queue: the delivery path calls it after the
+    commit of its own batch that deleted the entry returned GBX_OK, never
+    before. Counters never go below 0. GBX_E_ARG for NULL arguments,
+    GBX_E_STATE if DEST has no queued entry (the call is then ignored). */
+gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
 
 /*  The dedupe key of (FROM, MESSAGE_ID): FROM's bytes, 0x00, the 16 id
     bytes, into OUT (room for GBX_ID_MAX + 1 + GBX_MSG_ID_BYTES); *len its

@@ -22,7 +22,18 @@
       dedupe_restart     destroy ingress and store, reopen, resubmit: duplicate
                          with the same receipt; a new message gets a higher seq
       batch_signed       8 envelopes under one batch signature: all accepted,
-                         one Ed25519 verification, 7 cache hits */
+                         one Ed25519 verification, 7 cache hits
+
+    Queue limit cases (s_limit_cases, step 17; each on a fresh fixture with
+    the case's queue_max_messages / queue_max_bytes): the first N messages
+    to hk.cr are accepted and counted (gbx_ingress_queue_depth); message N+1
+    is Rejected RETRY_LATER with the configured retry_after_ms, audited,
+    nothing stored; a duplicate of an accepted message still gets its
+    receipt; a message to another destination (gd.qh-amr) is accepted; after
+    a restart (store and ingress reopened) the depths are the same and the
+    limit still holds; gbx_ingress_dequeued frees room for exactly one.
+      queue_legacy       a queue entry with an empty value (written before
+                         entries held their size) is sized from messages[] */
 #include "tu_cmocka.h"
 
 #include <stdio.h>
@@ -83,6 +94,9 @@ typedef struct {
     gbx_identity_t *sender;
     gbx_ingress_t *ing;
     gbx_ingress_policy_fn policy;
+    uint64_t queue_max_messages;
+    uint64_t queue_max_bytes;
+    uint64_t retry_after_ms;
 } s_fix_t;
 
 static void s_fix_ingress(s_fix_t *fx)
@@ -98,6 +112,9 @@ static void s_fix_ingress(s_fix_t *fx)
     o.clock_skew_ms = S_SKEW;
     o.clock = s_clock;
     o.policy = fx->policy;
+    o.queue_max_messages = fx->queue_max_messages;
+    o.queue_max_bytes = fx->queue_max_bytes;
+    o.retry_after_ms = fx->retry_after_ms;
     assert_rc(gbx_ingress_new(&o, &fx->ing), GBX_OK);
 }
 
@@ -513,8 +530,20 @@ static void test_happy_path(void **state)
     assert_rc(gbx_store_queue_key(S_TO, seq, qkey, sizeof qkey, &qlen), GBX_OK);
     assert_rc(gbx_store_get(fx->store, GBX_KS_QUEUES, qkey, qlen, &v, &vlen), GBX_OK);
     assert_non_null(v);
+    assert_int_equal(vlen, 8); /* be64 of the message's stored size */
+    uint64_t qbytes = 0;
+    for (int i = 0; i < 8; i++)
+        qbytes = (qbytes << 8) | v[i];
+    assert_int_equal(qbytes, 4 + elen + m.sealed_len);
     free(v);
     assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), 1);
+    uint64_t dm = 0, db = 0;
+    gbx_ingress_queue_depth(fx->ing, S_TO, &dm, &db);
+    assert_int_equal(dm, 1);
+    assert_int_equal(db, qbytes);
+    gbx_ingress_queue_depth(fx->ing, S_FROM, &dm, &db);
+    assert_int_equal(dm, 0);
+    assert_int_equal(db, 0);
     /* audit record: metadata, no payload */
     assert_rc(gbx_store_get(fx->store, GBX_KS_AUDIT, skey, sizeof skey, &v, &vlen), GBX_OK);
     assert_non_null(v);
@@ -655,6 +684,202 @@ static void test_batch_signed(void **state)
         s_msg_free(&m[i]);
 }
 
+/* ------------------------------------------------------- queue limits */
+
+typedef struct {
+    const char *name;
+    uint64_t max_messages;
+    uint64_t max_bytes_halves; /* queue_max_bytes in halves of one message's size; 0 = none */
+    uint64_t retry_after_ms;   /* opts value (0 = the default) */
+    uint64_t want_retry_ms;    /* in the RETRY_LATER answer */
+    uint64_t n_accepted;       /* messages to hk.cr that fit */
+} s_limit_t;
+
+static const s_limit_t s_limit_cases[] = {
+    {"limit by messages", 3, 0, 0, GBX_INGRESS_RETRY_AFTER_DEFAULT_MS, 3},
+    {"limit by bytes", 0, 5, 2500, 2500, 2},
+    {"both limits, messages first", 2, 9, 700, 700, 2},
+    {"both limits, bytes first", 10, 3, 0, GBX_INGRESS_RETRY_AFTER_DEFAULT_MS, 1},
+};
+
+/*  The stored size of M: the value of its messages entry. */
+static uint64_t s_stored_size(const s_msg_t *m)
+{
+    return 4u + gbx_envelope_size(m->env) + m->sealed_len;
+}
+
+static void s_expect_depth(s_fix_t *fx, const char *dest, uint64_t msgs, uint64_t bytes)
+{
+    uint64_t dm = 99, db = 99;
+    gbx_ingress_queue_depth(fx->ing, dest, &dm, &db);
+    assert_int_equal(dm, msgs);
+    assert_int_equal(db, bytes);
+}
+
+/*  Submits M, expects Rejected RETRY_LATER with WANT_RETRY and nothing stored. */
+static void s_expect_retry_later(s_fix_t *fx, const s_limit_t *k, const s_msg_t *m)
+{
+    size_t msgs0 = s_count(fx->store, GBX_KS_MESSAGES);
+    size_t queues0 = s_count(fx->store, GBX_KS_QUEUES);
+    size_t dedupe0 = s_count(fx->store, GBX_KS_DEDUPE);
+    size_t audit0 = s_count(fx->store, GBX_KS_AUDIT);
+    uint64_t rej0 = gbx_ingress_rejections(fx->ing, GBX_E_RETRY_LATER);
+    Gbx__V1__Frame *ans = NULL;
+    gbx_ingress_result_t res;
+    gbx_err_t rc = s_submit_msg(fx, m, &ans, &res);
+    assert_case_rc(k->name, rc, GBX_E_RETRY_LATER);
+    assert_case_rc(k->name, res.reason, GBX_E_RETRY_LATER);
+    assert_int_equal(ans->body_case, GBX__V1__FRAME__BODY_REJECTED);
+    assert_int_equal(ans->tag, S_TAG);
+    assert_case_rc(k->name, (gbx_err_t)ans->rejected->reason, GBX_E_RETRY_LATER);
+    assert_int_equal(ans->rejected->message_id.len, GBX_MSG_ID_BYTES);
+    assert_memory_equal(ans->rejected->message_id.data, m->msg_id, GBX_MSG_ID_BYTES);
+    assert_true(ans->rejected->retry_after_ms > 0);
+    assert_int_equal(ans->rejected->retry_after_ms, k->want_retry_ms);
+    gbx__v1__frame__free_unpacked(ans, NULL);
+    size_t dlen = 0;
+    assert_null(s_dedupe(fx, m, &dlen));
+    assert_int_equal(s_count(fx->store, GBX_KS_MESSAGES), msgs0);
+    assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), queues0);
+    assert_int_equal(s_count(fx->store, GBX_KS_DEDUPE), dedupe0);
+    assert_int_equal(s_count(fx->store, GBX_KS_AUDIT), audit0 + 1);
+    assert_int_equal(gbx_ingress_rejections(fx->ing, GBX_E_RETRY_LATER), rej0 + 1);
+    /* the audit record: the last key of the keyspace (the newest sequence) */
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    char *text = NULL;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t vlen = 0;
+        const uint8_t *v = gbx_store_iter_value(it, &vlen);
+        free(text);
+        text = calloc(1, vlen + 1);
+        assert_non_null(text);
+        memcpy(text, v, vlen);
+    }
+    gbx_store_iter_destroy(&it);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "decision=REJECTED\n"));
+    assert_non_null(strstr(text, "reason=RETRY_LATER\n"));
+    assert_non_null(strstr(text, "to=" S_TO "\n"));
+    free(text);
+}
+
+static void s_accept(s_fix_t *fx, const s_msg_t *m, int dup)
+{
+    Gbx__V1__Frame *ans = NULL;
+    assert_rc(s_submit_msg(fx, m, &ans, NULL), GBX_OK);
+    s_expect_accepted(fx, ans, m, dup);
+    gbx__v1__frame__free_unpacked(ans, NULL);
+}
+
+static void s_run_limit(const s_limit_t *k)
+{
+    void *state = NULL;
+    s_setup(&state);
+    s_fix_t *fx = state;
+    enum { MAXN = 8 };
+    tu_header_t t[MAXN + 1];
+    s_msg_t m[MAXN + 1];
+    assert_true(k->n_accepted < MAXN);
+    size_t n = (size_t)k->n_accepted;
+    for (size_t i = 0; i <= n; i++) {
+        tu_header_fixture(&t[i], 300 + (uint32_t)i);
+        s_msg_make(&m[i], fx->sender, &t[i]);
+    }
+    uint64_t size = s_stored_size(&m[0]);
+    for (size_t i = 1; i <= n; i++)
+        assert_int_equal(s_stored_size(&m[i]), size);
+    gbx_ingress_destroy(&fx->ing);
+    fx->queue_max_messages = k->max_messages;
+    fx->queue_max_bytes = k->max_bytes_halves * size / 2;
+    fx->retry_after_ms = k->retry_after_ms;
+    s_fix_ingress(fx);
+
+    for (size_t i = 0; i < n; i++) {
+        s_accept(fx, &m[i], 0);
+        s_expect_depth(fx, S_TO, i + 1, (i + 1) * size);
+    }
+    /* N+1: RETRY_LATER, nothing stored, depth unchanged */
+    s_expect_retry_later(fx, k, &m[n]);
+    s_expect_depth(fx, S_TO, n, n * size);
+    /* dedupe (13) comes before capacity (17): the receipt, queue full or not */
+    s_accept(fx, &m[0], 1);
+    s_expect_depth(fx, S_TO, n, n * size);
+    /* another destination has its own queue */
+    tu_header_t to;
+    tu_header_fixture(&to, 399);
+    to.h.to_agency = S_FROM;
+    s_msg_t mo;
+    s_msg_make(&mo, fx->sender, &to);
+    s_accept(fx, &mo, 0);
+    uint64_t osize = s_stored_size(&mo);
+    s_expect_depth(fx, S_FROM, 1, osize);
+    s_expect_depth(fx, S_TO, n, n * size);
+
+    /* restart: counters rebuilt from the queues keyspace, limit still held */
+    gbx_ingress_destroy(&fx->ing);
+    gbx_store_destroy(&fx->store);
+    assert_rc(gbx_store_open(fx->dir, NULL, &fx->store), GBX_OK);
+    s_fix_ingress(fx);
+    s_expect_depth(fx, S_TO, n, n * size);
+    s_expect_depth(fx, S_FROM, 1, osize);
+    s_expect_retry_later(fx, k, &m[n]);
+
+    /* the delivery path took one out of hk.cr (after its own commit) */
+    assert_rc(gbx_ingress_dequeued(fx->ing, S_TO, size), GBX_OK);
+    s_expect_depth(fx, S_TO, n - 1, (n - 1) * size);
+    s_accept(fx, &m[n], 0); /* admitted afresh: it was never stored */
+    s_expect_depth(fx, S_TO, n, n * size);
+    tu_header_t tx;
+    tu_header_fixture(&tx, 398);
+    s_msg_t mx;
+    s_msg_make(&mx, fx->sender, &tx);
+    s_expect_retry_later(fx, k, &mx); /* room for exactly one */
+    assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), n + 2);
+
+    s_msg_free(&mx);
+    s_msg_free(&mo);
+    for (size_t i = 0; i <= n; i++)
+        s_msg_free(&m[i]);
+    s_teardown(&state);
+}
+
+static void test_queue_limits(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof s_limit_cases / sizeof s_limit_cases[0]; i++)
+        s_run_limit(&s_limit_cases[i]);
+}
+
+static void test_queue_legacy(void **state)
+{
+    s_fix_t *fx = *state;
+    /* an entry of hk.cr with an empty value, its message 37 bytes */
+    uint8_t skey[GBX_STORE_SEQ_KEY_BYTES], qkey[300], body[37];
+    size_t qlen = 0;
+    memset(body, 0x33, sizeof body);
+    uint64_t seq = gbx_store_next_seq(fx->store);
+    gbx_store_seq_key(seq, skey);
+    assert_rc(gbx_store_queue_key(S_TO, seq, qkey, sizeof qkey, &qlen), GBX_OK);
+    gbx_batch_t *b = NULL;
+    assert_rc(gbx_batch_new(fx->store, &b), GBX_OK);
+    assert_rc(gbx_batch_put(b, GBX_KS_MESSAGES, skey, sizeof skey, body, sizeof body), GBX_OK);
+    assert_rc(gbx_batch_put(b, GBX_KS_QUEUES, qkey, qlen, "", 0), GBX_OK);
+    gbx_batch_put_seq(b, seq);
+    assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
+    gbx_ingress_destroy(&fx->ing);
+    s_fix_ingress(fx);
+    s_expect_depth(fx, S_TO, 1, sizeof body);
+    /* dequeued: to 0, never below */
+    assert_rc(gbx_ingress_dequeued(fx->ing, S_TO, 1000), GBX_OK);
+    s_expect_depth(fx, S_TO, 0, 0);
+    assert_rc(gbx_ingress_dequeued(fx->ing, S_TO, 1), GBX_E_STATE);
+    assert_rc(gbx_ingress_dequeued(fx->ing, "hk.nobody", 1), GBX_E_STATE);
+    assert_rc(gbx_ingress_dequeued(fx->ing, NULL, 1), GBX_E_ARG);
+    assert_rc(gbx_ingress_dequeued(NULL, S_TO, 1), GBX_E_ARG);
+    s_expect_depth(fx, "hk.nobody", 0, 0);
+}
+
 static void test_args(void **state)
 {
     s_fix_t *fx = *state;
@@ -683,6 +908,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_dedupe_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_signed, s_setup, s_teardown),
+        cmocka_unit_test(test_queue_limits),
+        cmocka_unit_test_setup_teardown(test_queue_legacy, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_args, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
