@@ -335,6 +335,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "gbxd: ZAP handler: %s\n", gbx_err_name(rc));
         goto out;
     }
+    /* The largest valid message; no single part may be larger, so libzmq
+       drops a connection that sends one instead of buffering it whole. */
+    const uint64_t max_bytes = GBX_FRAME_PROTOCOL_LEN + GBX_FRAME_MAX + S_ENVELOPE_OH +
+                               gbx_payload_sealed_size((uint64_t)io.max_payload_bytes);
+    const int64_t max_part = (int64_t)max_bytes;
     sock = zmq_socket(ctx, ZMQ_ROUTER);
     int one = 1, zero = 0, hb_ivl = 5000, hb_to = 15000;
     if (!sock || zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
@@ -345,7 +350,8 @@ int main(int argc, char **argv)
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
-        zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0) {
+        zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0 ||
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_part, sizeof max_part) != 0) {
         fprintf(stderr, "gbxd: adapter socket: %s\n", zmq_strerror(errno));
         goto out;
     }
@@ -365,8 +371,7 @@ int main(int argc, char **argv)
         .ing = ing,
         .reg = reg,
         .node_id = node_id,
-        .max_bytes = GBX_FRAME_PROTOCOL_LEN + GBX_FRAME_MAX + S_ENVELOPE_OH +
-                     gbx_payload_sealed_size((uint64_t)io.max_payload_bytes),
+        .max_bytes = max_bytes,
         .parts = msgs,
     };
 
