@@ -376,15 +376,21 @@ static gbx_err_t s_check_times(const gbx_ingress_t *self, const gbx_header_t *h,
     return GBX_OK;
 }
 
+/*  Bytes of the messages value of F: what the queue limits count. */
+static uint64_t s_message_size(const gbx_frame_t *f)
+{
+    return 4u + (uint64_t)gbx_envelope_size(gbx_frame_envelope(f)) + gbx_frame_payload_size(f);
+}
+
 /*  The messages value: be32(envelope len) || envelope || payload parts. */
 static gbx_err_t s_message_value(const gbx_frame_t *f, uint8_t **out, size_t *len)
 {
     const gbx_envelope_t *env = gbx_frame_envelope(f);
     size_t elen = gbx_envelope_size(env);
-    uint64_t plen = gbx_frame_payload_size(f);
-    if (plen > SIZE_MAX - elen - 4)
+    uint64_t size = s_message_size(f);
+    if (size > SIZE_MAX)
         return GBX_E_NOMEM;
-    size_t total = 4 + elen + (size_t)plen;
+    size_t total = (size_t)size;
     uint8_t *v = malloc(total);
     if (!v)
         return GBX_E_NOMEM;
@@ -564,7 +570,7 @@ static gbx_err_t s_admit(gbx_ingress_t *self, const char *auth, const gbx_part_t
     s_queue_t *q = s_queue_get(self, h->to_agency, dlen);
     if (!q)
         return GBX_E_INTERNAL_ERROR;
-    uint64_t bytes = 4u + (uint64_t)gbx_envelope_size(c->env) + gbx_frame_payload_size(*fp);
+    uint64_t bytes = s_message_size(*fp);
     if ((self->o.queue_max_messages && q->messages >= self->o.queue_max_messages) ||
         (self->o.queue_max_bytes &&
          (q->bytes > self->o.queue_max_bytes || bytes > self->o.queue_max_bytes - q->bytes))) {
