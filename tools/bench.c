@@ -1,7 +1,8 @@
 /*  gbx-bench: benchmarks. Figures and the commands that reproduce them are in
     docs/benchmarks.md. Each figure is the median of --runs timed runs.
 
-      gbx-bench crypto [--runs N] [--ms MS]   envelope crypto micro-benchmark */
+      gbx-bench crypto [--runs N] [--ms MS]   envelope and receipt crypto
+                                              micro-benchmark */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "gbx/envelope.h"
 #include "gbx/identity.h"
 #include "gbx/payload.h"
+#include "gbx/receipt.h"
 
 static int s_runs = 5;
 static double s_run_ms = 300;
@@ -256,6 +258,77 @@ static void s_op_sign_batch(void *arg)
     s_fix_batch(f, f->batch_n);
 }
 
+/*  Receipts of one group commit, as the broker signs them. */
+typedef struct {
+    gbx_identity_t *node;
+    size_t n;
+    Gbx__V1__Receipt r[256];
+    const Gbx__V1__Receipt *rp[256];
+    uint8_t ids[256][GBX_MSG_ID_BYTES + GBX_HASH_BYTES];
+    uint8_t policy_hash[GBX_HASH_BYTES];
+} s_rfix_t;
+
+static void s_rfix_init(s_rfix_t *f)
+{
+    randombytes_buf(f->policy_hash, sizeof f->policy_hash);
+    for (size_t i = 0; i < 256; i++) {
+        Gbx__V1__Receipt *r = &f->r[i];
+        gbx__v1__receipt__init(r);
+        randombytes_buf(f->ids[i], sizeof f->ids[i]);
+        r->message_id.data = f->ids[i];
+        r->message_id.len = GBX_MSG_ID_BYTES;
+        r->header_hash.data = f->ids[i] + GBX_MSG_ID_BYTES;
+        r->header_hash.len = GBX_HASH_BYTES;
+        r->node_id = "hk-gbx-node-1";
+        r->accepted_at_ms = 1795000000123ull;
+        r->sequence = 1000000 + i;
+        r->status = GBX__V1__RECEIPT_STATUS__ACCEPTED;
+        r->rule_id = "R-HK-EHR-CONTINUITY-1";
+        r->policy_hash.data = f->policy_hash;
+        r->policy_hash.len = GBX_HASH_BYTES;
+        f->rp[i] = r;
+    }
+}
+
+static void s_op_receipt_sign(void *arg)
+{
+    s_rfix_t *f = arg;
+    uint8_t *out = NULL;
+    size_t len = 0;
+    if (gbx_receipt_sign(f->node, f->rp[0], &out, &len) != GBX_OK)
+        abort();
+    free(out);
+}
+
+static void s_op_receipt_sign_batch(void *arg)
+{
+    s_rfix_t *f = arg;
+    uint8_t *outs[256];
+    size_t lens[256];
+    if (gbx_receipt_sign_batch(f->node, f->rp, f->n, outs, lens) != GBX_OK)
+        abort();
+    for (size_t i = 0; i < f->n; i++)
+        free(outs[i]);
+}
+
+/*  Receipt signing: one signature per receipt against one per group commit. */
+static void s_receipts(gbx_identity_t *node)
+{
+    static s_rfix_t f;
+    f.node = node;
+    s_rfix_init(&f);
+    printf("\n%-12s %18s %18s %12s\n", "receipts", "sign receipts/s", "sign us/receipt",
+           "vs single");
+    double single = s_measure(s_op_receipt_sign, &f, 1);
+    printf("%-12s %18.0f %18.2f %11.1fx\n", "single", single, 1e6 / single, 1.0);
+    static const size_t sizes[] = {64, 256};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        f.n = sizes[i];
+        double rate = s_measure(s_op_receipt_sign_batch, &f, (double)sizes[i]);
+        printf("batch %-6zu %18.0f %18.2f %11.1fx\n", sizes[i], rate, 1e6 / rate, rate / single);
+    }
+}
+
 static int s_crypto(void)
 {
     s_fix_t f;
@@ -297,6 +370,7 @@ static int s_crypto(void)
     }
     printf("\n%-44s %14.2f\n", "of which decoding a batch envelope, us",
            1e6 / s_measure(s_op_decode, &f, 1));
+    s_receipts(f.recipient);
     for (size_t i = 0; i < f.batch_n; i++) {
         gbx_envelope_destroy(&f.batch[i]);
         free(f.batch_wire[i]);
@@ -313,7 +387,8 @@ static int s_crypto(void)
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: gbx-bench crypto [--runs N] [--ms MS]\n"
-                 "  crypto   sign, verify, encrypt, decrypt; batch verification cost\n"
+                 "  crypto   sign, verify, encrypt, decrypt; batch verification cost;\n"
+                 "           receipt signing, single and batch (64, 256)\n"
                  "  --runs N number of timed runs per figure, median reported (default 5)\n"
                  "  --ms MS  length of one run in milliseconds (default 300)\n");
 }

@@ -90,6 +90,25 @@ void gbx_vcache_destroy(gbx_vcache_t **self_p);
 /*  Signature verifications done and cache hits so far. */
 void gbx_vcache_stats(const gbx_vcache_t *self, uint64_t *verified, uint64_t *hits);
 
+/*  Ed25519 verification of SIG (GBX_SIG_BYTES) over MSG by the sign key PK
+    (GBX_KEY_BYTES), through CACHE when not NULL: a success is remembered
+    under a keyed hash of (PK, SIG, MSG) and a later call with the same three
+    is a hit. Meant for batch-signed messages, whose MSG names the tree size
+    and root (spec section 6.4); also used for receipt batches (section 7.1).
+    GBX_E_BAD_SIGNATURE. */
+gbx_err_t gbx_vcache_verify(gbx_vcache_t *cache, const uint8_t *pk, const uint8_t *msg, size_t len,
+                            const uint8_t *sig);
+
+/*  The proof shape of spec section 6.2: tree_size in 1..GBX_BATCH_MAX,
+    leaf_index below it, path a multiple of 32 bytes and at most 16 hashes,
+    root 32 bytes. GBX_E_BAD_INCLUSION_PATH otherwise. */
+gbx_err_t gbx_batch_proof_check(const Gbx__V1__BatchProof *b);
+/*  Spec section 6.3 for the leaf DATA (LEN bytes) under proof B, whose
+    shape has passed gbx_batch_proof_check: recomputes the root from the
+    path and compares it with B's root in constant time.
+    GBX_E_BAD_INCLUSION_PATH otherwise. */
+gbx_err_t gbx_batch_proof_verify(const Gbx__V1__BatchProof *b, const uint8_t *data, size_t len);
+
 /*  Verifies the envelope against SIGNER's public keys (spec section 8 steps
     8 to 10): the key id named in the header, the inclusion path, the
     signature. CACHE may be NULL. GBX_E_WRONG_KEY (also when SIGNER is not

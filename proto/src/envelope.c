@@ -226,7 +226,7 @@ static gbx_err_t s_scan(const uint8_t *p, size_t len, uint32_t *nul_mask)
     return GBX_OK;
 }
 
-static gbx_err_t s_check_proof(const Gbx__V1__BatchProof *b)
+gbx_err_t gbx_batch_proof_check(const Gbx__V1__BatchProof *b)
 {
     if (b->tree_size < 1 || b->tree_size > GBX_BATCH_MAX || b->leaf_index >= b->tree_size ||
         b->path.len % GBX_MERKLE_HASH != 0 || b->path.len / GBX_MERKLE_HASH > 16 ||
@@ -278,7 +278,7 @@ gbx_err_t gbx_envelope_decode(const uint8_t *buf, size_t len, gbx_envelope_t **o
         goto fail;
     if ((rc = s_header_check(self->header, nul_mask & S_HEADER_STRINGS, NULL)) != GBX_OK)
         goto fail;
-    if (m->batch && (rc = s_check_proof(m->batch)) != GBX_OK)
+    if (m->batch && (rc = gbx_batch_proof_check(m->batch)) != GBX_OK)
         goto fail;
     *out = self;
     return GBX_OK;
@@ -565,9 +565,8 @@ void gbx_vcache_stats(const gbx_vcache_t *self, uint64_t *verified, uint64_t *hi
     *hits = self->hits;
 }
 
-/*  Verifies SIG over MSG by PK, through CACHE when given. */
-static gbx_err_t s_verify(gbx_vcache_t *cache, const uint8_t *pk, const uint8_t *msg, size_t len,
-                          const uint8_t *sig)
+gbx_err_t gbx_vcache_verify(gbx_vcache_t *cache, const uint8_t *pk, const uint8_t *msg, size_t len,
+                            const uint8_t *sig)
 {
     uint8_t key[GBX_HASH_BYTES];
     s_slot_t *slot = NULL;
@@ -617,13 +616,25 @@ gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *sig
             return GBX_E_NOMEM;
         memcpy(buf, s_ctx_header, S_CTX_HEADER_LEN);
         memcpy(buf + S_CTX_HEADER_LEN, m->header.data, m->header.len);
-        gbx_err_t rc = s_verify(NULL, signer->sign_pk, buf, len, m->signature.data);
+        gbx_err_t rc = gbx_vcache_verify(NULL, signer->sign_pk, buf, len, m->signature.data);
         free(buf);
         return rc;
     }
     const Gbx__V1__BatchProof *b = m->batch; /* shape checked by decode */
+    gbx_err_t rc = gbx_batch_proof_verify(b, m->header.data, m->header.len);
+    if (rc != GBX_OK)
+        return rc;
+    uint8_t msg[S_BATCH_MSG_LEN];
+    s_batch_message(b->tree_size, b->root.data, msg); /* = the computed root */
+    return gbx_vcache_verify(cache, signer->sign_pk, msg, sizeof msg, m->signature.data);
+}
+
+gbx_err_t gbx_batch_proof_verify(const Gbx__V1__BatchProof *b, const uint8_t *data, size_t len)
+{
+    if (b->root.len != GBX_MERKLE_HASH || b->path.len % GBX_MERKLE_HASH != 0)
+        return GBX_E_BAD_INCLUSION_PATH; /* the caller skipped the shape check */
     gbx_hash_t leaf, root;
-    gbx_merkle_leaf(m->header.data, m->header.len, leaf);
+    gbx_merkle_leaf(data, len, leaf);
     gbx_err_t rc = gbx_merkle_root_from_path(leaf, b->leaf_index, b->tree_size,
                                              (const gbx_hash_t *)b->path.data,
                                              b->path.len / GBX_MERKLE_HASH, root);
@@ -631,7 +642,5 @@ gbx_err_t gbx_envelope_verify(const gbx_envelope_t *self, const gbx_pubid_t *sig
         return rc;
     if (sodium_memcmp(root, b->root.data, GBX_MERKLE_HASH) != 0)
         return GBX_E_BAD_INCLUSION_PATH;
-    uint8_t msg[S_BATCH_MSG_LEN];
-    s_batch_message(b->tree_size, root, msg);
-    return s_verify(cache, signer->sign_pk, msg, sizeof msg, m->signature.data);
+    return GBX_OK;
 }

@@ -13,9 +13,17 @@
         On success writes OUTPLAIN, prints the header fields (key=value) and
         exits 0; on failure prints the error name (BAD_SIGNATURE, ...) and
         exits 1, without writing OUTPLAIN.
+    envtool receipts NODE.secret OUTDIR N [--single]
+        signs N receipts (random message ids and header hashes, sequence i)
+        as one receipt batch, or each singly with --single, and writes the
+        serialized SignedReceipts to OUTDIR/rcpt-<i>.sr.
+    envtool verify-receipt NODE.pub FILE
+        parses and verifies the SignedReceipt in FILE (2-envelope.md section
+        7 steps 1 to 4); on success prints sequence=, batch= and exits 0.
     Every library error (key files included) prints its name and exits 1;
     usage errors and unreadable or unwritable data files exit 2. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,7 @@
 #include "gbx/envelope.h"
 #include "gbx/identity.h"
 #include "gbx/payload.h"
+#include "gbx/receipt.h"
 
 #define S_BATCH_ARG_MAX 1024
 
@@ -307,14 +316,113 @@ out:
     return ret;
 }
 
+/* --------------------------------------------------------------- receipts */
+
+static int s_receipts(const char *node_path, const char *outdir, size_t n, int single)
+{
+    int ret = 2;
+    gbx_err_t rc = GBX_OK;
+    gbx_identity_t *node = NULL;
+    Gbx__V1__Receipt *rs = calloc(n, sizeof *rs);
+    const Gbx__V1__Receipt **rp = calloc(n, sizeof *rp);
+    uint8_t(*ids)[GBX_MSG_ID_BYTES + GBX_HASH_BYTES] = calloc(n, sizeof *ids);
+    uint8_t **outs = calloc(n, sizeof *outs);
+    size_t *lens = calloc(n, sizeof *lens);
+    char node_id[GBX_ID_MAX + 1];
+    if (!rs || !rp || !ids || !outs || !lens)
+        goto out;
+    if ((rc = gbx_identity_load(node_path, &node)) != GBX_OK)
+        goto out;
+    snprintf(node_id, sizeof node_id, "%s", gbx_identity_public(node)->id);
+    uint64_t now = s_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        Gbx__V1__Receipt *r = &rs[i];
+        gbx__v1__receipt__init(r);
+        randombytes_buf(ids[i], sizeof ids[i]);
+        r->message_id.data = ids[i];
+        r->message_id.len = GBX_MSG_ID_BYTES;
+        r->header_hash.data = ids[i] + GBX_MSG_ID_BYTES;
+        r->header_hash.len = GBX_HASH_BYTES;
+        r->node_id = node_id;
+        r->accepted_at_ms = now;
+        r->sequence = i;
+        r->status = GBX__V1__RECEIPT_STATUS__ACCEPTED;
+        r->rule_id = "conformance-rule";
+        rp[i] = r;
+    }
+    if (single) {
+        for (size_t i = 0; i < n && rc == GBX_OK; i++)
+            rc = gbx_receipt_sign(node, rp[i], &outs[i], &lens[i]);
+    } else {
+        rc = gbx_receipt_sign_batch(node, rp, n, outs, lens);
+    }
+    if (rc != GBX_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/rcpt-%zu.sr", outdir, i);
+        if (s_spill(path, outs[i], lens[i]) != 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    if (rc != GBX_OK) {
+        printf("%s\n", gbx_err_name(rc));
+        ret = 1;
+    }
+    for (size_t i = 0; outs && i < n; i++)
+        free(outs[i]);
+    free(outs);
+    free(lens);
+    free(ids);
+    free(rp);
+    free(rs);
+    gbx_identity_destroy(&node);
+    return ret;
+}
+
+static int s_verify_receipt(const char *node_path, const char *file)
+{
+    int ret = 2;
+    gbx_err_t rc = GBX_OK;
+    gbx_pubid_t node;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    Gbx__V1__SignedReceipt *sr = NULL;
+    Gbx__V1__Receipt *r = NULL;
+    if ((rc = gbx_pubid_load(node_path, &node)) != GBX_OK)
+        goto out;
+    if (s_slurp(file, &buf, &len) != 0)
+        goto out;
+    rc = GBX_E_MALFORMED;
+    if (!(sr = gbx__v1__signed_receipt__unpack(NULL, len, buf)))
+        goto out;
+    if ((rc = gbx_receipt_verify(sr, &node, &r)) != GBX_OK)
+        goto out;
+    printf("sequence=%llu\nbatch=%d\n", (unsigned long long)r->sequence, sr->batch != NULL);
+    ret = 0;
+out:
+    if (rc != GBX_OK) {
+        printf("%s\n", gbx_err_name(rc));
+        ret = 1;
+    }
+    if (r)
+        gbx__v1__receipt__free_unpacked(r, NULL);
+    if (sr)
+        gbx__v1__signed_receipt__free_unpacked(sr, NULL);
+    free(buf);
+    return ret;
+}
+
 /* ------------------------------------------------------------------- main */
 
 static int s_usage(void)
 {
-    fprintf(stderr,
-            "usage: envtool keygen DIR ID\n"
-            "       envtool seal SIGNER.secret RECIPIENT.pub PLAINFILE OUTDIR [--batch N]\n"
-            "       envtool open RECIPIENT.secret SIGNER.pub ENVFILE PAYLOADFILE OUTPLAIN\n");
+    fprintf(stderr, "usage: envtool keygen DIR ID\n"
+                    "       envtool seal SIGNER.secret RECIPIENT.pub PLAINFILE OUTDIR [--batch N]\n"
+                    "       envtool open RECIPIENT.secret SIGNER.pub ENVFILE PAYLOADFILE OUTPLAIN\n"
+                    "       envtool receipts NODE.secret OUTDIR N [--single]\n"
+                    "       envtool verify-receipt NODE.pub FILE\n");
     return 2;
 }
 
@@ -331,6 +439,16 @@ int main(int argc, char **argv)
             return s_usage();
         return s_seal(argv[2], argv[3], argv[4], argv[5], (size_t)n, 1);
     }
+    if ((argc == 5 || (argc == 6 && strcmp(argv[5], "--single") == 0)) &&
+        strcmp(argv[1], "receipts") == 0) {
+        char *end = NULL;
+        long n = strtol(argv[4], &end, 10);
+        if (*argv[4] == '\0' || *end != '\0' || n < 1 || n > S_BATCH_ARG_MAX)
+            return s_usage();
+        return s_receipts(argv[2], argv[3], (size_t)n, argc == 6);
+    }
+    if (argc == 4 && strcmp(argv[1], "verify-receipt") == 0)
+        return s_verify_receipt(argv[2], argv[3]);
     if (argc == 7 && strcmp(argv[1], "open") == 0)
         return s_open(argv[2], argv[3], argv[4], argv[5], argv[6]);
     return s_usage();

@@ -23,6 +23,10 @@ The format, as implemented below:
                  len(to) || to); a receiver checks the commitment before
                  opening the stream
   payload_hash   BLAKE2b-256 of all encrypted payload bytes
+  receipt        SignedReceipt: Ed25519 by the node over "gbx1-receipt\\0" ||
+                 receipt bytes, or, with a BatchProof (receipt batch), the
+                 tree above over the receipt bytes and Ed25519 over
+                 "gbx1-receipt-batch\\0" || be32(tree_size) || root
 
 Exit status: 0 all checks passed, 1 a check failed, 77 python3-nacl missing.
 """
@@ -49,6 +53,8 @@ except ImportError:
 
 CTX_HEADER = b"gbx1-header\x00"
 CTX_BATCH = b"gbx1-batch\x00"
+CTX_RECEIPT = b"gbx1-receipt\x00"
+CTX_RECEIPT_BATCH = b"gbx1-receipt-batch\x00"
 CTX_KEY_ID = b"gbx1-key-id\x00"
 CTX_PAYLOAD = b"gbx1-payload\x00"
 CTX_KEY_COMMIT = b"gbx1-key-commit\x00"
@@ -77,7 +83,7 @@ PAYLOAD_MAX = 1 << 30
 ID_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 SERVICE_RE = re.compile(r"[A-Z0-9-]{1,64}")
 
-Envelope = Header = BatchProof = None  # set by load_proto()
+Envelope = Header = BatchProof = Receipt = SignedReceipt = None  # set by load_proto()
 
 
 class Reject(Exception):
@@ -459,6 +465,65 @@ def verify_envelope(data, registry):
     return e, h
 
 
+def proof_shape_ok(b):
+    """2-envelope.md section 6.2, the proof shape."""
+    return (1 <= b.tree_size <= BATCH_MAX and b.leaf_index < b.tree_size and
+            len(b.path) % HASH_BYTES == 0 and len(b.path) // HASH_BYTES <= 16 and
+            len(b.root) == HASH_BYTES)
+
+
+def sign_receipts(node, receipts, batch=True):
+    """Serialized SignedReceipts for the serialized RECEIPTS (section 7, 7.1)."""
+    out = []
+    if not batch:
+        for r in receipts:
+            out.append(SignedReceipt(suite=SUITE_GBX1, receipt=r,
+                                     signature=sign(node, CTX_RECEIPT + r)).SerializeToString())
+        return out
+    leaves = [leaf_hash(r) for r in receipts]
+    root = mth(leaves)
+    sig = sign(node, CTX_RECEIPT_BATCH + struct.pack(">I", len(receipts)) + root)
+    for i, r in enumerate(receipts):
+        sr = SignedReceipt(suite=SUITE_GBX1, receipt=r, signature=sig)
+        sr.batch.CopyFrom(BatchProof(leaf_index=i, tree_size=len(receipts),
+                                     path=b"".join(audit_path(i, leaves)), root=root))
+        out.append(sr.SerializeToString())
+    return out
+
+
+def verify_receipt(data, node_pub):
+    """2-envelope.md section 7 steps 1 to 4 (3a to 3c for a receipt batch).
+    Returns (SignedReceipt, Receipt)."""
+    try:                                                        # 1
+        sr = SignedReceipt.FromString(data)
+    except Exception as ex:
+        raise Reject("MALFORMED", str(ex))
+    if sr.suite != SUITE_GBX1:                                  # 2
+        raise Reject("UNKNOWN_SUITE")
+    if len(sr.signature) != SIG_BYTES:                          # 3
+        raise Reject("BAD_SIGNATURE", "signature length")
+    if sr.HasField("batch"):
+        b = sr.batch
+        if not proof_shape_ok(b):                               # 3a
+            raise Reject("BAD_INCLUSION_PATH", "proof shape")
+        path = [b.path[i:i + HASH_BYTES] for i in range(0, len(b.path), HASH_BYTES)]
+        root = root_from_path(leaf_hash(sr.receipt), b.leaf_index, b.tree_size, path)  # 3b
+        if not hmac.compare_digest(root, b.root):
+            raise Reject("BAD_INCLUSION_PATH", "root differs from BatchProof.root")
+        msg = CTX_RECEIPT_BATCH + struct.pack(">I", b.tree_size) + root
+    else:
+        msg = CTX_RECEIPT + sr.receipt
+    try:                                                        # 3c
+        nb.crypto_sign_open(sr.signature + msg, node_pub.sign_pk)
+    except BadSignatureError:
+        raise Reject("BAD_SIGNATURE")
+    try:                                                        # 4
+        r = Receipt.FromString(sr.receipt)
+    except Exception as ex:
+        raise Reject("MALFORMED", str(ex))
+    return sr, r
+
+
 def receive(data, sealed, registry, recipient):
     """A recipient's whole path: section 8 steps 1 to 13."""
     e, h = verify_envelope(data, registry)
@@ -473,11 +538,12 @@ def receive(data, sealed, registry, recipient):
 # ---------------------------------------------------------------- protobuf
 
 def load_proto(pb2_dir, descriptor_set):
-    global Envelope, Header, BatchProof
+    global Envelope, Header, BatchProof, Receipt, SignedReceipt
     if pb2_dir:
         sys.path.insert(0, pb2_dir)
         from gbx.v1 import envelope_pb2 as pb
         Envelope, Header, BatchProof = pb.Envelope, pb.Header, pb.BatchProof
+        Receipt, SignedReceipt = pb.Receipt, pb.SignedReceipt
         return "protoc --python_out"
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     with open(descriptor_set, "rb") as f:
@@ -493,6 +559,7 @@ def load_proto(pb2_dir, descriptor_set):
         return message_factory.MessageFactory(pool).GetPrototype(desc)
     Envelope, Header, BatchProof = (cls("gbx.v1.Envelope"), cls("gbx.v1.Header"),
                                     cls("gbx.v1.BatchProof"))
+    Receipt, SignedReceipt = cls("gbx.v1.Receipt"), cls("gbx.v1.SignedReceipt")
     return "descriptor set"
 
 
@@ -937,12 +1004,167 @@ def main():
     t.check(sealed[SEALED_KEY + SS_HEADER:PREFIX] == key_commit(key),
             "C payload: bytes 104..135 are H(\"gbx1-key-commit\\0\" || K)")
 
+    run_receipts(t, sec["alice"], pubf["alice"], pub["alice"], alice, mallory)
+
     print("# %d checks passed, %d failed, %d findings (known C disagreements with the spec%s)"
           % (t.passed, t.failed, len(t.findings), ", failing under --strict" if args.strict
              else "; --strict fails on them"))
     if t.failed == 0 and not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)
     return 1 if t.failed else 0
+
+
+def make_receipt(node_id, seq):
+    return Receipt(message_id=os.urandom(MSG_ID_BYTES), header_hash=os.urandom(HASH_BYTES),
+                   node_id=node_id, accepted_at_ms=int(time.time() * 1000), sequence=seq,
+                   status=1, rule_id="py-rule").SerializeToString()
+
+
+def run_receipts(t, node_sec, node_pubf, node_pub, node, other):
+    """Receipts (2-envelope.md section 7): C signs, Python verifies; Python
+    signs, C verifies; tampered receipt batches through both verifiers."""
+    # ---- C signs, Python verifies and rebuilds the tree
+    for n, single in ((1, True), (3, True), (1, False), (2, False), (3, False), (7, False),
+                      (64, False), (257, False)):
+        outdir = t.path("rcpt-%d-%s" % (n, "single" if single else "batch"))
+        os.makedirs(outdir)
+        rc, out = t.tool("receipts", node_sec, outdir, str(n), *(["--single"] if single else []))
+        what = "C->py receipts, %d %s" % (n, "single" if single else "in one batch")
+        if not t.check(rc == 0, "envtool receipts %d%s" % (n, " --single" if single else ""), out):
+            continue
+        srs = [read(os.path.join(outdir, "rcpt-%d.sr" % i)) for i in range(n)]
+        problems = []
+        parsed = []
+        for i, data in enumerate(srs):
+            try:
+                sr, r = verify_receipt(data, node_pub)
+            except Reject as ex:
+                problems.append("receipt %d: %s" % (i, ex))
+                continue
+            parsed.append(sr)
+            if r.sequence != i or r.node_id != node_pub.id:
+                problems.append("receipt %d: fields" % i)
+            if sr.HasField("batch") == single:
+                problems.append("receipt %d: batch presence" % i)
+        if not single and len(parsed) == n:
+            leaves = [leaf_hash(sr.receipt) for sr in parsed]
+            root = mth(leaves)
+            for i, sr in enumerate(parsed):
+                if (sr.batch.root != root or sr.batch.leaf_index != i or sr.batch.tree_size != n
+                        or sr.batch.path != b"".join(audit_path(i, leaves)) or
+                        sr.signature != parsed[0].signature):
+                    problems.append("receipt %d: proof differs from RFC 6962 PATH/MTH" % i)
+        t.check(not problems, what + ": verified%s" % (
+            "" if single else ", root and paths equal RFC 6962"), "; ".join(problems))
+
+    def c_verify(data):
+        t.seq += 1
+        path = t.path("py-rcpt-%d.sr" % t.seq)
+        with open(path, "wb") as f:
+            f.write(data)
+        rc, out = t.tool("verify-receipt", node_pubf, path)
+        if rc == 0:
+            return OK, parse_kv(out)
+        return (out.strip() if rc == 1 else "exit %d %r" % (rc, out)), {}
+
+    # ---- Python signs, C verifies
+    for n in (1, 2, 3, 5, 8, 17):
+        rs = [make_receipt(node.id, i) for i in range(n)]
+        bad = []
+        for batch in (False, True):
+            for i, data in enumerate(sign_receipts(node, rs, batch)):
+                res, kv = c_verify(data)
+                if res != OK or kv.get("sequence") != str(i) or kv.get("batch") != str(int(batch)):
+                    bad.append("%s %d: %s" % ("batch" if batch else "single", i, res))
+        t.check(not bad, "py->C receipts, %d single and in one batch: C verifies" % n,
+                "; ".join(bad))
+
+    # ---- tampered receipt batches: both verifiers give the same reason
+    rs = [make_receipt(node.id, i) for i in range(5)]
+    good = [SignedReceipt.FromString(x) for x in sign_receipts(node, rs)]
+    other_batch = [SignedReceipt.FromString(x)
+                   for x in sign_receipts(node, [make_receipt(node.id, i) for i in range(5)])]
+
+    def edit(fn, index=2):
+        sr = SignedReceipt()
+        sr.CopyFrom(good[index])
+        fn(sr)
+        return sr.SerializeToString()
+
+    def setp(**fields):
+        def fn(sr):
+            for k, v in fields.items():
+                if callable(v):
+                    v = v(getattr(sr.batch, k))
+                if v is None:
+                    sr.batch.ClearField(k)
+                else:
+                    setattr(sr.batch, k, v)
+        return fn
+
+    def forged(sr):  # receipt changed, path and root recomputed: only the signature can tell
+        sr.receipt = flip(sr.receipt, 20)
+        path = [sr.batch.path[i:i + 32] for i in range(0, len(sr.batch.path), 32)]
+        sr.batch.root = root_from_path(leaf_hash(sr.receipt), sr.batch.leaf_index,
+                                       sr.batch.tree_size, path)
+
+    def envelope_label(sr):
+        sr.signature = sign(node, CTX_BATCH + struct.pack(">I", 5) + sr.batch.root)
+
+    def swap_proof(sr):
+        sr.batch.CopyFrom(other_batch[2].batch)
+        sr.signature = other_batch[2].signature
+
+    cases = [
+        ("receipt batch as issued", OK, edit(lambda sr: None)),
+        ("receipt batch: suite 2", "UNKNOWN_SUITE", edit(lambda sr: setattr(sr, "suite", 2))),
+        ("receipt batch: 63-byte signature and tree_size 0 (length first)", "BAD_SIGNATURE",
+         edit(lambda sr: (setattr(sr, "signature", sr.signature[:63]),
+                          setattr(sr.batch, "tree_size", 0)))),
+        ("receipt batch: signature byte flipped", "BAD_SIGNATURE",
+         edit(lambda sr: setattr(sr, "signature", flip(sr.signature, 5)))),
+        ("receipt batch: proof removed", "BAD_SIGNATURE", edit(lambda sr: sr.ClearField("batch"))),
+        ("receipt batch: receipt byte flipped", "BAD_INCLUSION_PATH",
+         edit(lambda sr: setattr(sr, "receipt", flip(sr.receipt, 20)))),
+        ("receipt batch: receipt changed, root recomputed", "BAD_SIGNATURE", edit(forged)),
+        ("receipt batch: leaf_index 2 -> 3", "BAD_INCLUSION_PATH", edit(setp(leaf_index=3))),
+        ("receipt batch: leaf_index 2 -> 5 (= tree_size)", "BAD_INCLUSION_PATH",
+         edit(setp(leaf_index=5))),
+        ("receipt batch: tree_size 5 -> 6 (same path length)", "BAD_SIGNATURE",
+         edit(setp(tree_size=6))),
+        ("receipt batch: tree_size 5 -> 3 (path too long)", "BAD_INCLUSION_PATH",
+         edit(setp(tree_size=3))),
+        ("receipt batch: tree_size 0", "BAD_INCLUSION_PATH", edit(setp(tree_size=0))),
+        ("receipt batch: tree_size 65537", "BAD_INCLUSION_PATH", edit(setp(tree_size=65537))),
+        ("receipt batch: path byte flipped", "BAD_INCLUSION_PATH",
+         edit(setp(path=lambda p: flip(p, 40)))),
+        ("receipt batch: path one hash short", "BAD_INCLUSION_PATH",
+         edit(setp(path=lambda p: p[:-32]))),
+        ("receipt batch: path one hash long", "BAD_INCLUSION_PATH",
+         edit(setp(path=lambda p: p + bytes(32)))),
+        ("receipt batch: path of 31 bytes", "BAD_INCLUSION_PATH",
+         edit(setp(path=lambda p: p[:31]))),
+        ("receipt batch: root byte flipped", "BAD_INCLUSION_PATH",
+         edit(setp(root=lambda r: flip(r, 0)))),
+        ("receipt batch: no root", "BAD_INCLUSION_PATH", edit(setp(root=None))),
+        ("receipt batch: proof and signature of another batch", "BAD_INCLUSION_PATH",
+         edit(swap_proof)),
+        ("receipt batch: envelope batch label over the root", "BAD_SIGNATURE",
+         edit(envelope_label)),
+        ("single receipt presented as a batch of 1", "BAD_SIGNATURE",
+         (lambda sr: (sr.batch.CopyFrom(BatchProof(leaf_index=0, tree_size=1,
+                                                    root=leaf_hash(sr.receipt))),
+                      sr.SerializeToString())[1])(
+             SignedReceipt.FromString(sign_receipts(node, rs[:1], batch=False)[0]))),
+        ("receipt batch signed by another key", "BAD_SIGNATURE", sign_receipts(other, rs)[1]),
+        ("receipt batch whose leaf is not a Receipt", "MALFORMED",
+         sign_receipts(node, [b"\xff\xff\xff"])[0]),
+    ]
+    for what, want, data in cases:
+        py = py_result(lambda: verify_receipt(data, node_pub))
+        t.check(py == want, "Python: %s -> %s" % (what, want), py)
+        c, _ = c_verify(data)
+        t.check(c == want, "C:      %s -> %s" % (what, want), c)
 
 
 def check_plain(received, plain):

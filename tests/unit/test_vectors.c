@@ -16,6 +16,10 @@
                      payload0.sealed open with b's key to their plaintexts; hashes
       receipt        gbx_receipt_sign by n of the stored fields gives the stored
                      SignedReceipt; the stored one verifies
+      receipt_batch  gbx_receipt_sign_batch by n of the 3 receipts (fields from
+                     receipt.* and batch.*) gives the stored SignedReceipts;
+                     leaves, paths, root, signed message, signature; each stored
+                     one verifies, through a cache with one Ed25519 verification
       batch          gbx_envelope_sign_batch of the 3 headers packs to the stored
                      envelopes; leaves, paths, root, signed message, signature
       merkle         roots for 1, 2, 3, 64, 1000 leaves "leaf-<i>" and for 1..8
@@ -414,6 +418,104 @@ static void test_receipt(void **state)
     free(ph);
 }
 
+/* --------------------------------------------------------- receipt batch */
+
+static void test_receipt_batch(void **state)
+{
+    s_fix_t *f = *state;
+    enum { NR = 3 };
+    assert_int_equal(s_u64(f, "receipt_batch.size"), NR);
+    size_t len = 0;
+    uint8_t *ph = s_hex(f, "receipt.policy_hash", &len), *mid[NR], hh[NR][32];
+    Gbx__V1__Receipt r[NR];
+    const Gbx__V1__Receipt *rp[NR];
+    gbx_hash_t leaves[NR];
+    char name[64];
+    for (int i = 0; i < NR; i++) {
+        gbx__v1__receipt__init(&r[i]);
+        snprintf(name, sizeof name, "batch.message_id.%d", i);
+        mid[i] = s_hex(f, name, &r[i].message_id.len);
+        r[i].message_id.data = mid[i];
+        snprintf(name, sizeof name, "batch.header.%d", i);
+        size_t hl = 0;
+        uint8_t *hdr = s_hex(f, name, &hl);
+        crypto_generichash(hh[i], 32, hdr, hl, NULL, 0);
+        free(hdr);
+        r[i].header_hash.data = hh[i];
+        r[i].header_hash.len = 32;
+        r[i].node_id = (char *)s_str(f, "receipt.node_id");
+        r[i].accepted_at_ms = s_u64(f, "receipt_batch.accepted_at_ms");
+        snprintf(name, sizeof name, "receipt_batch.sequence.%d", i);
+        r[i].sequence = s_u64(f, name);
+        r[i].status = (Gbx__V1__ReceiptStatus)s_u64(f, "receipt.status");
+        r[i].rule_id = (char *)s_str(f, "receipt.rule_id");
+        r[i].policy_hash.data = ph;
+        r[i].policy_hash.len = 32;
+        rp[i] = &r[i];
+        size_t rl = gbx__v1__receipt__get_packed_size(&r[i]);
+        uint8_t *rb = malloc(rl);
+        gbx__v1__receipt__pack(&r[i], rb);
+        snprintf(name, sizeof name, "receipt_batch.receipt.%d", i);
+        s_assert_hex(f, name, rb, rl);
+        gbx_merkle_leaf(rb, rl, leaves[i]);
+        snprintf(name, sizeof name, "receipt_batch.leaf.%d", i);
+        s_assert_hex(f, name, leaves[i], 32);
+        free(rb);
+    }
+    gbx_merkle_t *t = NULL;
+    assert_rc(gbx_merkle_build(leaves, NR, &t), GBX_OK);
+    s_assert_hex(f, "receipt_batch.root", gbx_merkle_root(t), 32);
+    for (int i = 0; i < NR; i++) {
+        gbx_hash_t path[GBX_MERKLE_MAX_DEPTH];
+        size_t pl = 0;
+        assert_rc(gbx_merkle_path(t, (size_t)i, path, &pl), GBX_OK);
+        snprintf(name, sizeof name, "receipt_batch.path.%d", i);
+        s_assert_hex(f, name, (const uint8_t *)path, pl * 32);
+    }
+    gbx_merkle_destroy(&t);
+
+    /* The signed message and its signature, recomputed. */
+    size_t ml = 0;
+    uint8_t *msg = s_hex(f, "receipt_batch.signed_message", &ml), sig[64];
+    assert_int_equal(ml, 19 + 4 + 32);
+    assert_memory_equal(msg, "gbx1-receipt-batch\0\0\0\0\3", 23);
+    crypto_sign_detached(sig, NULL, msg, ml, gbx_identity_sign_sk(f->n));
+    s_assert_hex(f, "receipt_batch.signature", sig, 64);
+    free(msg);
+
+    /* The library signs the same batch to the stored bytes. */
+    uint8_t *outs[NR];
+    size_t lens[NR];
+    assert_rc(gbx_receipt_sign_batch(f->n, rp, NR, outs, lens), GBX_OK);
+    gbx_vcache_t *cache = NULL;
+    assert_rc(gbx_vcache_new(8, &cache), GBX_OK);
+    for (int i = 0; i < NR; i++) {
+        snprintf(name, sizeof name, "receipt_batch.signed_receipt.%d", i);
+        s_assert_hex(f, name, outs[i], lens[i]);
+        free(outs[i]);
+        /* The stored SignedReceipt verifies with n's key and no other. */
+        uint8_t *stored = s_hex(f, name, &len);
+        Gbx__V1__SignedReceipt *sr = gbx__v1__signed_receipt__unpack(NULL, len, stored);
+        assert_non_null(sr);
+        assert_non_null(sr->batch);
+        Gbx__V1__Receipt *got = NULL;
+        assert_rc(gbx_receipt_verify_cached(sr, gbx_identity_public(f->n), cache, &got), GBX_OK);
+        assert_int_equal(got->sequence, r[i].sequence);
+        gbx__v1__receipt__free_unpacked(got, NULL);
+        assert_rc(gbx_receipt_verify(sr, gbx_identity_public(f->a), NULL), GBX_E_BAD_SIGNATURE);
+        gbx__v1__signed_receipt__free_unpacked(sr, NULL);
+        free(stored);
+    }
+    uint64_t verified = 0, hits = 0;
+    gbx_vcache_stats(cache, &verified, &hits);
+    assert_int_equal(verified, 1);
+    assert_int_equal(hits, NR - 1);
+    gbx_vcache_destroy(&cache);
+    for (int i = 0; i < NR; i++)
+        free(mid[i]);
+    free(ph);
+}
+
 /* ----------------------------------------------------------------- batch */
 
 static void test_batch(void **state)
@@ -556,9 +658,10 @@ static void test_merkle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_identities), cmocka_unit_test(test_header),
-        cmocka_unit_test(test_payload),    cmocka_unit_test(test_receipt),
-        cmocka_unit_test(test_batch),      cmocka_unit_test(test_merkle),
+        cmocka_unit_test(test_identities),    cmocka_unit_test(test_header),
+        cmocka_unit_test(test_payload),       cmocka_unit_test(test_receipt),
+        cmocka_unit_test(test_batch),         cmocka_unit_test(test_merkle),
+        cmocka_unit_test(test_receipt_batch),
     };
     return cmocka_run_group_tests_name("vectors", tests, s_setup, s_teardown);
 }

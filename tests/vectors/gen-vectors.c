@@ -3,19 +3,16 @@
 
         build/tests/unit/gen-vectors tests/vectors
 
-    The identities, the single envelope, the receipt and the batch are those of
-    proto/spec/vectors.md (repeated-byte test seeds). Everything deterministic
-    is computed here from those fixed seeds with libsodium
-    and protobuf-c directly (the signed-message layouts, the Merkle tree, the
-    key id and fingerprint are written out again below), and then checked
-    against libgbxproto: the generator stops if the two disagree, so stored
-    vectors are never just "what the library did". Payload sealing is
-    randomized (an ephemeral key and a fresh content key): the payload of the
-    single envelope is the ciphertext printed in vectors.md (its hash is in
-    the signed header); the 1 KiB and empty payloads are sealed afresh and so
-    change each time the generator runs. Tests decrypt them with the stored
-    recipient key. The key commitment of every payload is recomputed here
-    from the content key in its sealed key. */
+    The identities, the single envelope, the receipt, the batch and the
+    receipt batch are those of proto/spec/vectors.md (repeated-byte test seeds). Everything
+   deterministic is computed here from those fixed seeds with libsodium and protobuf-c directly (the
+   signed-message layouts, the Merkle tree, the key id and fingerprint are written out again below),
+   and then checked against libgbxproto: the generator stops if the two disagree, so stored vectors
+   are never just "what the library did". Payload sealing is randomized (an ephemeral key and a
+   fresh content key): the payload of the single envelope is the ciphertext printed in vectors.md
+   (its hash is in the signed header); the 1 KiB and empty payloads are sealed afresh and so change
+   each time the generator runs. Tests decrypt them with the stored recipient key. The key
+   commitment of every payload is recomputed here from the content key in its sealed key. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -427,7 +424,8 @@ static void s_receipt(const s_party_t *node, const uint8_t hdr_hash[32], const u
     free(msg);
 }
 
-static void s_batch(const s_party_t *a, const gbx_header_t *h)
+static void s_batch(const s_party_t *a, const gbx_header_t *h, uint8_t bmid_out[3][16],
+                    uint8_t hh_out[3][32])
 {
     enum { NB = 3 };
     uint8_t bmid[NB][16], *bhdr[NB], bsig[64], root[32], empty_hash[32];
@@ -449,6 +447,8 @@ static void s_batch(const s_party_t *a, const gbx_header_t *h)
         bhp[i] = &bh[i];
         bhdr[i] = s_pack_header(&bh[i], &bhdr_len[i]);
         s_leaf(bhdr[i], bhdr_len[i], leaves[i]);
+        memcpy(bmid_out[i], bmid[i], 16);
+        s_blake(hh_out[i], 32, bhdr[i], bhdr_len[i], NULL, 0, NULL, 0);
     }
     s_mth(leaves, NB, root);
     uint8_t bmsg[11 + 4 + 32];
@@ -503,6 +503,103 @@ static void s_batch(const s_party_t *a, const gbx_header_t *h)
     s_hex("batch.root", root, 32);
     s_hex("batch.signed_message", bmsg, sizeof bmsg);
     s_hex("batch.signature", bsig, 64);
+    fputc('\n', s_out);
+}
+
+/*  The receipts by NODE for the three batch headers, signed as one receipt
+    batch (vectors.md section 8): leaves BLAKE2b-256(0x00 || receipt bytes),
+    "gbx1-receipt-batch\0" || be32(3) || root. */
+static void s_receipt_batch(const s_party_t *node, uint8_t bmid[3][16], uint8_t hh[3][32])
+{
+    enum { NR = 3 };
+    uint8_t policy_hash[32], *rb[NR], root[32], sig[64];
+    size_t rl[NR], path_len[NR];
+    gbx_hash_t leaves[NR], path[NR][GBX_MERKLE_MAX_DEPTH];
+    Gbx__V1__Receipt r[NR];
+    const Gbx__V1__Receipt *rp[NR];
+    s_blake(policy_hash, 32, (const uint8_t *)"example policy", 14, NULL, 0, NULL, 0);
+    for (int i = 0; i < NR; i++) {
+        gbx__v1__receipt__init(&r[i]);
+        r[i].message_id.data = bmid[i];
+        r[i].message_id.len = 16;
+        r[i].header_hash.data = hh[i];
+        r[i].header_hash.len = 32;
+        r[i].node_id = (char *)node->id;
+        r[i].accepted_at_ms = 1767225600130ull;
+        r[i].sequence = 43u + (uint64_t)i;
+        r[i].status = GBX__V1__RECEIPT_STATUS__ACCEPTED;
+        r[i].rule_id = "gd-out-personal-gba";
+        r[i].policy_hash.data = policy_hash;
+        r[i].policy_hash.len = 32;
+        rp[i] = &r[i];
+        rl[i] = gbx__v1__receipt__get_packed_size(&r[i]);
+        rb[i] = malloc(rl[i]);
+        gbx__v1__receipt__pack(&r[i], rb[i]);
+        s_leaf(rb[i], rl[i], leaves[i]);
+    }
+    s_mth(leaves, NR, root);
+    uint8_t msg[19 + 4 + 32];
+    memcpy(msg, "gbx1-receipt-batch", 19);
+    msg[19] = 0;
+    msg[20] = 0;
+    msg[21] = 0;
+    msg[22] = NR;
+    memcpy(msg + 23, root, 32);
+    crypto_sign_detached(sig, NULL, msg, sizeof msg, node->sign_sk);
+    uint8_t *lib[NR] = {NULL};
+    size_t lib_len[NR] = {0};
+    s_check(gbx_receipt_sign_batch(node->ident, rp, NR, lib, lib_len) == GBX_OK,
+            "sign receipt batch");
+    s_comment("The receipts by n for the %d batch headers above, signed as one receipt batch", NR);
+    s_comment("(vectors.md section 8): message_id batch.message_id.<i>, header_hash");
+    s_comment("H(batch.header.<i>), sequence receipt_batch.sequence.<i>, accepted_at_ms");
+    s_comment("receipt_batch.accepted_at_ms, the other fields those of receipt.*. Leaves");
+    s_comment("BLAKE2b-256(0x00 || receipt_batch.receipt.<i>), RFC 6962 tree, signed message");
+    s_comment("\"gbx1-receipt-batch\\0\" || be32(receipt_batch.size) || receipt_batch.root");
+    s_num("receipt_batch.size", NR);
+    s_num("receipt_batch.accepted_at_ms", r[0].accepted_at_ms);
+    for (int i = 0; i < NR; i++) {
+        char name[64];
+        path_len[i] = s_path(leaves, NR, (size_t)i, path[i]);
+        Gbx__V1__BatchProof proof = GBX__V1__BATCH_PROOF__INIT;
+        proof.leaf_index = (uint32_t)i;
+        proof.tree_size = NR;
+        proof.path.data = (uint8_t *)path[i];
+        proof.path.len = path_len[i] * 32;
+        proof.root.data = root;
+        proof.root.len = 32;
+        Gbx__V1__SignedReceipt sr = GBX__V1__SIGNED_RECEIPT__INIT;
+        sr.suite = 1;
+        sr.receipt.data = rb[i];
+        sr.receipt.len = rl[i];
+        sr.signature.data = sig;
+        sr.signature.len = 64;
+        sr.batch = &proof;
+        size_t sl = gbx__v1__signed_receipt__get_packed_size(&sr);
+        uint8_t *packed = malloc(sl);
+        gbx__v1__signed_receipt__pack(&sr, packed);
+        s_check(lib_len[i] == sl && memcmp(lib[i], packed, sl) == 0, "batch signed receipt");
+        Gbx__V1__SignedReceipt *back = gbx__v1__signed_receipt__unpack(NULL, sl, packed);
+        s_check(back && gbx_receipt_verify(back, gbx_identity_public(node->ident), NULL) == GBX_OK,
+                "batch signed receipt verifies");
+        gbx__v1__signed_receipt__free_unpacked(back, NULL);
+        snprintf(name, sizeof name, "receipt_batch.sequence.%d", i);
+        s_num(name, r[i].sequence);
+        snprintf(name, sizeof name, "receipt_batch.receipt.%d", i);
+        s_hex(name, rb[i], rl[i]);
+        snprintf(name, sizeof name, "receipt_batch.leaf.%d", i);
+        s_hex(name, leaves[i], 32);
+        snprintf(name, sizeof name, "receipt_batch.path.%d", i);
+        s_hex(name, (const uint8_t *)path[i], path_len[i] * 32);
+        snprintf(name, sizeof name, "receipt_batch.signed_receipt.%d", i);
+        s_hex(name, packed, sl);
+        free(packed);
+        free(lib[i]);
+        free(rb[i]);
+    }
+    s_hex("receipt_batch.root", root, 32);
+    s_hex("receipt_batch.signed_message", msg, sizeof msg);
+    s_hex("receipt_batch.signature", sig, 64);
     fputc('\n', s_out);
 }
 
@@ -667,7 +764,9 @@ int main(int argc, char **argv)
     fputc('\n', s_out);
 
     s_receipt(&n, hdr_hash, mid);
-    s_batch(&a, &h);
+    uint8_t bmid[3][16], bhh[3][32];
+    s_batch(&a, &h, bmid, bhh);
+    s_receipt_batch(&n, bmid, bhh);
     s_merkle_u8();
 
     free(signed_msg);
