@@ -117,10 +117,15 @@ typedef enum {
       "redelivery after this long without an ack")                                                 \
     X(LIMITS_MAX_ATTEMPTS, "limits.max_attempts", INT, "10", 1, 1000, 1,                           \
       "delivery attempts before a message is dead-lettered")                                       \
+    X(LIMITS_SESSION_TIMEOUT_MS, "limits.session_timeout_ms", DURATION, "30s", 1000, 3600000, 1,   \
+      "an adapter session silent this long is closed; its deliveries go back to the queue")        \
+    X(LIMITS_REDELIVERY_BACKOFF_MS, "limits.redelivery_backoff_ms", DURATION, "100ms", 1, 60000,   \
+      1, "first wait before a redelivery; doubles with each attempt, up to 30 s")                  \
     X(LIMITS_VERIFY_THREADS, "limits.verify_threads", INT, "2", 1, 64, 0,                          \
       "worker threads verifying signatures")                                                       \
-    X(LIMITS_COMMIT_MAX_DELAY_MS, "limits.commit_max_delay_ms", DURATION, "2ms", 0, 1000, 1,       \
-      "longest a write waits to join a group commit")
+    X(LIMITS_COMMIT_MAX_DELAY_MS, "limits.commit_max_delay_ms", DURATION, "0ms", 0, 1000, 1,       \
+      "extra wait for more writes after the first of a group (0: a group is what queued "          \
+      "meanwhile)")
 
 typedef enum {
 #define GBX_SETTING_ENUM_(e, name, type, def, min, max, reload, doc) GBX_SETTING_##e,

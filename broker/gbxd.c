@@ -1,7 +1,8 @@
-/*  gbxd: the broker daemon's main: config, keys, store, ZAP, the adapter ROUTER socket.
-    Implements proto/spec/5-adapter.md sections 2, 3 and 6.1 (v0: Submit only, one thread).
+/*  gbxd: the broker daemon's main: config, keys, store, ZAP, the adapter
+    ROUTER socket, and the threads of the pipeline. Implements
+    proto/spec/5-adapter.md (sections 2 to 9).
 
-    Usage: gbxd [-c CONFIG] [--home DIR]
+    Usage: gbxd [-c CONFIG] [--home DIR] [-v]
 
     Without -c the config is DIR/gbxd.yaml, DIR being --home, else $GBX_HOME,
     else ./.gbx; a missing file is created with gbx_config_write_default (a
@@ -9,20 +10,31 @@
     SIGINT, 1 on a run-time failure, 2 on a bad command line, config, key
     file, store or endpoint at start-up.
 
+    Threads (ARCHITECTURE.md, "gbxd inside"):
+      loop (this one)   the ROUTER socket, sessions and delivery
+                        (broker/dispatch.h); answers Ping; hands each
+                        Submit to the verify workers as a job
+      verify workers    limits.verify_threads of them (broker/verifier.h):
+                        decode, sender, signature, payload hash
+      writer            (broker/writer.h) admission's stateful steps and
+                        every store write, one synced commit per group
+    and back to the loop, which sends the answer only after the group's
+    commit returned. The loop stops reading the socket while
+    S_PIPELINE_MAX jobs (or S_PIPELINE_BYTES) are in the pipeline, so
+    memory stays bounded and ZeroMQ's and TCP's buffers push back on
+    senders.
+
     Logs: one line each on stderr with a stable id, metadata only (never a
     payload byte):
       GBX-CONFIG-CREATED path=...
-      GBX-START node=... adapter=... config=... data=...
-      GBX-ACCEPT seq=... from=... to=...      (a new message stored)
-      GBX-ACCEPT duplicate=1 from=...         (answered with the stored receipt)
-      GBX-REJECT reason=... from=...
-      GBX-DROP reason=... from=...            (reply could not be sent)
-      GBX-STOP signal=...
-
-    Not yet here (issue 3): delivery (Deliver/Ack/Credit), Ping/Pong,
-    verify worker threads, group commit, config reload, control socket,
-    metrics, peer links. Frames other than Submit get the ingress's
-    MALFORMED answer. */
+      GBX-START node=... adapter=... config=... data=... verify_threads=...
+      GBX-REJECT reason=... from=...          (every refused submission)
+      GBX-ACCEPT seq=... from=... to=...      (-v only: each new message)
+      GBX-SESSION-OPENED / -CLOSED, GBX-ACK-TIMEOUT, GBX-EXPIRED,
+      GBX-DEAD-LETTERED                        (broker/dispatch.h)
+      GBX-DROP reason=... from=...            (a reply could not be sent)
+      GBX-STATS ...                           (at exit: where the time went)
+      GBX-STOP signal=... */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -30,12 +42,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
 
+#include "chan.h"
 #include "config.h"
+#include "dispatch.h"
+#include "job.h"
+#include "verifier.h"
+#include "writer.h"
 #include "gbx/frame.h"
 #include "gbx/identity.h"
 #include "gbx/payload.h"
@@ -46,7 +64,7 @@
 
 #define S_MAX_PARTS   4096 /* parts of one message beyond the routing id */
 #define S_ENVELOPE_OH 4096 /* bytes allowed beyond part 1 and the sealed payload */
-#define S_POLL_MS     250
+#define S_TICK_MS     50
 
 static volatile sig_atomic_t s_stop_sig = 0;
 
@@ -57,14 +75,21 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *f)
 {
-    fputs("usage: gbxd [-c CONFIG] [--home DIR]\n"
+    fputs("usage: gbxd [-c CONFIG] [--home DIR] [-v]\n"
           "  -c CONFIG    the configuration file (default: DIR/gbxd.yaml, created if missing)\n"
-          "  --home DIR   the default directory (default: $GBX_HOME, else ./.gbx)\n",
+          "  --home DIR   the default directory (default: $GBX_HOME, else ./.gbx)\n"
+          "  -v           log every accepted message\n",
           f);
 }
 
 /*  The printable form of an untrusted id for a log line: at most 64 bytes,
     bytes outside 0x21..0x7e as '?'. */
+static void s_free_owner(void *data, void *hint)
+{
+    (void)data;
+    free(hint);
+}
+
 static const char *s_clean(const char *in, char out[GBX_ID_MAX + 1])
 {
     size_t i = 0;
@@ -76,51 +101,117 @@ static const char *s_clean(const char *in, char out[GBX_ID_MAX + 1])
     return out;
 }
 
+#define S_PIPELINE_MAX   4096                 /* jobs between loop and writer */
+#define S_PIPELINE_BYTES (256u * 1024 * 1024) /* their received bytes */
+#define S_TAKE           256
+
 typedef struct {
     void *sock;
-    gbx_ingress_t *ing;
     const gbx_registry_t *reg;
     const char *node_id;
     uint64_t max_bytes; /* total bytes of parts 0..n */
-    zmq_msg_t *parts;   /* S_MAX_PARTS + 1: routing id and parts */
+    int verbose;
+    gbx_chan_t *to_verify, *to_writer, *done;
+    gbx_dispatch_t *dispatch;
+    int writer_gone; /* jobs made after the writer stopped are dropped */
+    size_t pipeline; /* SUBMIT jobs out */
+    uint64_t pipeline_bytes;
+    uint64_t received, sent, dropped;
 } s_daemon_t;
 
-/*  Sends [routing id, "GBX1", reply]; logs a drop on failure. */
-static void s_reply(s_daemon_t *d, zmq_msg_t *rid, const uint8_t *reply, size_t len,
-                    const char *from)
+/*  Sends [routing id, "GBX1", part1, payload]. 0, or -1 with errno. */
+static int s_send(s_daemon_t *d, const uint8_t *rid, size_t rid_len, const uint8_t *p1, size_t l1,
+                  const uint8_t *payload, size_t plen, void *owner)
 {
-    char c[GBX_ID_MAX + 1];
-    if (zmq_send(d->sock, zmq_msg_data(rid), zmq_msg_size(rid), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+    int more = plen ? ZMQ_SNDMORE : 0;
+    int rc = -1;
+    if (zmq_send(d->sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(d->sock, GBX_FRAME_PROTOCOL, GBX_FRAME_PROTOCOL_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
             0 ||
-        zmq_send(d->sock, reply, len, ZMQ_DONTWAIT) < 0)
-        fprintf(stderr, "GBX-DROP reason=%s from=%s\n", zmq_strerror(errno), s_clean(from, c));
+        zmq_send(d->sock, p1, l1, more | ZMQ_DONTWAIT) < 0)
+        goto out;
+    if (plen) {
+        /* the payload leaves from the store's buffer, no copy: libzmq frees it */
+        zmq_msg_t m;
+        if (zmq_msg_init_data(&m, (void *)payload, plen, s_free_owner, owner) != 0)
+            goto out;
+        owner = NULL;
+        if (zmq_msg_send(&m, d->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            goto out;
+        }
+    }
+    rc = 0;
+    d->sent++;
+out:
+    free(owner);
+    return rc;
 }
 
-/*  Answers a message gbxd refuses before the ingress sees it. */
+static int s_dispatch_send(void *arg, const uint8_t *rid, size_t rid_len, const uint8_t *p1,
+                           size_t l1, const uint8_t *payload, size_t plen, void *owner)
+{
+    return s_send(arg, rid, rid_len, p1, l1, payload, plen, owner);
+}
+
+static void s_dispatch_job(void *arg, gbx_job_t *job)
+{
+    s_daemon_t *d = arg;
+    if (d->writer_gone || gbx_chan_push(d->to_writer, job) != GBX_OK) {
+        /* shutting down (or out of memory): the store still has the
+           message in its old state, so nothing is lost */
+        job->commit = GBX_E_STATE;
+        job->rc = GBX_E_STATE;
+        gbx_dispatch_done(d->dispatch, job);
+    }
+}
+
+static void s_dispatch_log(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "%s\n", line);
+}
+
+/*  Answers a message gbxd refuses before the pipeline sees it. */
 static void s_refuse(s_daemon_t *d, zmq_msg_t *rid, gbx_err_t reason, const char *from)
 {
     char c[GBX_ID_MAX + 1];
     fprintf(stderr, "GBX-REJECT reason=%s from=%s\n", gbx_err_name(reason), s_clean(from, c));
     uint8_t *reply = NULL;
     size_t len = 0;
-    if (gbx_frame_rejected(0, NULL, 0, reason, NULL, 0, &reply, &len) == GBX_OK)
-        s_reply(d, rid, reply, len, from);
+    if (gbx_frame_rejected(0, NULL, 0, reason, NULL, 0, &reply, &len) == GBX_OK &&
+        s_send(d, zmq_msg_data(rid), zmq_msg_size(rid), reply, len, NULL, 0, NULL) != 0)
+        fprintf(stderr, "GBX-DROP reason=%s from=%s\n", zmq_strerror(errno), s_clean(from, c));
     free(reply);
 }
 
-/*  Receives one whole message (if any) and answers it. 0 when a message was
+/*  Receives one whole message (if any) and routes it. 0 when a message was
     handled, 1 when none was waiting, -1 on a socket failure. */
 static int s_handle_one(s_daemon_t *d)
 {
-    zmq_msg_t *m = d->parts;
-    size_t n = 0; /* messages initialised in m[] */
+    size_t cap = 8, n = 0; /* messages initialised in m[] */
+    zmq_msg_t *m = malloc(cap * sizeof *m);
+    if (!m)
+        return -1;
     size_t total = 0;
     int too_many = 0, too_big = 0, rc = 0;
     int more = 1;
+    gbx_job_t *job = NULL;
     while (more) {
         zmq_msg_t scratch;
-        zmq_msg_t *cur = n < S_MAX_PARTS + 1 ? &m[n] : &scratch;
+        zmq_msg_t *cur = &scratch;
+        if (n < S_MAX_PARTS + 1) {
+            if (n == cap) {
+                zmq_msg_t *nm = realloc(m, 2 * cap * sizeof *m);
+                if (!nm) {
+                    rc = -1;
+                    goto out;
+                }
+                m = nm;
+                cap *= 2;
+            }
+            cur = &m[n];
+        }
         zmq_msg_init(cur);
         if (zmq_msg_recv(cur, d->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             int e = errno;
@@ -146,11 +237,8 @@ static int s_handle_one(s_daemon_t *d)
             n++;
         }
     }
-    if (n < 1) {
-        rc = -1;
-        goto out;
-    }
-    if (n < 2) /* a routing id alone: nothing to answer */
+    d->received++;
+    if (n < 2 || zmq_msg_size(&m[0]) > GBX_JOB_RID_MAX) /* a routing id alone */
         goto out;
 
     const char *auth = zmq_msg_gets(&m[1], "User-Id");
@@ -161,6 +249,9 @@ static int s_handle_one(s_daemon_t *d)
         s_refuse(d, &m[0], GBX_E_UNKNOWN_AGENCY, auth);
         goto out;
     }
+    const uint8_t *rid = zmq_msg_data(&m[0]);
+    size_t rid_len = zmq_msg_size(&m[0]);
+    gbx_dispatch_seen(d->dispatch, rid, rid_len, auth);
     if (too_many) {
         s_refuse(d, &m[0], GBX_E_MALFORMED, auth);
         goto out;
@@ -169,35 +260,128 @@ static int s_handle_one(s_daemon_t *d)
         s_refuse(d, &m[0], GBX_E_PAYLOAD_TOO_LARGE, auth);
         goto out;
     }
-
-    gbx_part_t parts[S_MAX_PARTS];
-    for (size_t i = 1; i < n; i++) {
-        parts[i - 1].data = zmq_msg_data(&m[i]);
-        parts[i - 1].len = zmq_msg_size(&m[i]);
+    if (n == 3) {
+        /* no payload parts: maybe a session frame (Credit, Ack, Ping, Pong) */
+        gbx_part_t parts[2] = {{zmq_msg_data(&m[1]), zmq_msg_size(&m[1])},
+                               {zmq_msg_data(&m[2]), zmq_msg_size(&m[2])}};
+        gbx_frame_t *f = NULL;
+        if (gbx_frame_decode_at(parts, 2, GBX_FRAME_AT_NODE, &f, NULL) == GBX_OK &&
+            gbx_frame_kind(f) != GBX_FRAME_SUBMIT) {
+            gbx_dispatch_frame(d->dispatch, rid, rid_len, auth, f);
+            gbx_frame_destroy(&f);
+            goto out;
+        }
+        gbx_frame_destroy(&f);
     }
-    uint8_t *reply = NULL;
-    size_t rlen = 0;
-    gbx_ingress_result_t res;
-    memset(&res, 0, sizeof res);
-    gbx_err_t got = gbx_ingress_submit(d->ing, auth, parts, n - 1, &reply, &rlen, &res);
-    char c1[GBX_ID_MAX + 1], c2[GBX_ID_MAX + 1];
-    if (!reply) {
-        fprintf(stderr, "GBX-REJECT reason=%s from=%s\n", gbx_err_name(got), s_clean(auth, c1));
+    /* a Submit, or something the checker will answer with its reason */
+    job = gbx_job_new(GBX_JOB_SUBMIT);
+    if (!job) {
+        s_refuse(d, &m[0], GBX_E_INTERNAL_ERROR, auth);
         goto out;
     }
-    if (got == GBX_OK && res.duplicate)
-        fprintf(stderr, "GBX-ACCEPT duplicate=1 from=%s\n", s_clean(auth, c1));
-    else if (got == GBX_OK)
-        fprintf(stderr, "GBX-ACCEPT seq=%llu from=%s to=%s\n", (unsigned long long)res.seq,
-                s_clean(auth, c1), s_clean(res.dest, c2));
-    else
-        fprintf(stderr, "GBX-REJECT reason=%s from=%s\n", gbx_err_name(got), s_clean(auth, c1));
-    s_reply(d, &m[0], reply, rlen, auth);
-    free(reply);
+    memcpy(job->rid, rid, rid_len);
+    job->rid_len = rid_len;
+    snprintf(job->sub.auth, sizeof job->sub.auth, "%s", auth);
+    /* the job takes parts 1..n; part 0 (the routing id) was copied */
+    zmq_msg_close(&m[0]);
+    memmove(&m[0], &m[1], (n - 1) * sizeof *m);
+    job->msgs = m;
+    job->nmsgs = n - 1;
+    m = NULL;
+    n = 0;
+    job->wire_bytes = total;
+    if (gbx_chan_push(d->to_verify, job) != GBX_OK) {
+        gbx_job_free(job);
+        rc = -1;
+        goto out;
+    }
+    d->pipeline++;
+    d->pipeline_bytes += total;
 out:
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&m[i]);
+    free(m);
     return rc;
+}
+
+/*  Answers and acts on the jobs the writer finished. */
+static void s_done(s_daemon_t *d)
+{
+    void *items[S_TAKE];
+    size_t n = gbx_chan_take(d->done, items, S_TAKE, 0);
+    for (size_t i = 0; i < n; i++) {
+        gbx_job_t *job = items[i];
+        if (job->kind != GBX_JOB_SUBMIT) {
+            gbx_dispatch_done(d->dispatch, job);
+            continue;
+        }
+        d->pipeline--;
+        d->pipeline_bytes -= job->wire_bytes;
+        const gbx_ingress_result_t *r = &job->sub.result;
+        char c1[GBX_ID_MAX + 1], c2[GBX_ID_MAX + 1];
+        if (r->reason != GBX_OK)
+            fprintf(stderr, "GBX-REJECT reason=%s from=%s\n", gbx_err_name(r->reason),
+                    s_clean(job->sub.auth, c1));
+        else if (d->verbose)
+            fprintf(stderr, "GBX-ACCEPT seq=%llu duplicate=%d from=%s to=%s\n",
+                    (unsigned long long)r->seq, r->duplicate, s_clean(job->sub.auth, c1),
+                    s_clean(r->dest, c2));
+        if (job->reply &&
+            s_send(d, job->rid, job->rid_len, job->reply, job->reply_len, NULL, 0, NULL) != 0) {
+            d->dropped++;
+            fprintf(stderr, "GBX-DROP reason=%s from=%s\n", zmq_strerror(errno),
+                    s_clean(job->sub.auth, c1));
+        }
+        gbx_dispatch_accepted(d->dispatch, job);
+        gbx_job_free(job);
+    }
+}
+
+static uint64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*  Frees the jobs left in CH (shutdown after a failure). */
+static void s_free_jobs(gbx_chan_t *ch)
+{
+    void *items[S_TAKE];
+    size_t n;
+    while (ch && (n = gbx_chan_take(ch, items, S_TAKE, 0)) > 0)
+        for (size_t i = 0; i < n; i++)
+            gbx_job_free(items[i]);
+}
+
+/*  GBX-STATS: where the time went (issue 3, deliverable 5). */
+static void s_report(gbx_writer_t *w, gbx_verifier_t *v, gbx_dispatch_t *disp, gbx_ingress_t *ing,
+                     const s_daemon_t *d)
+{
+    gbx_writer_stats_t ws;
+    gbx_ingress_stats_t is;
+    gbx_dispatch_stats_t ds;
+    uint64_t verified = 0, hits = 0;
+    gbx_writer_stats(w, &ws);
+    gbx_ingress_stats(ing, &is);
+    gbx_dispatch_stats(disp, &ds);
+    gbx_verifier_stats(v, &verified, &hits);
+    fprintf(stderr,
+            "GBX-STATS received=%llu sent=%llu dropped=%llu accepted=%llu duplicates=%llu "
+            "rejected=%llu groups=%llu jobs=%llu max_group=%llu failed_groups=%llu "
+            "apply_ms=%llu seal_ms=%llu commit_ms=%llu delivered=%llu redelivered=%llu "
+            "acked=%llu expired=%llu dead_lettered=%llu sessions=%llu\n",
+            (unsigned long long)d->received, (unsigned long long)d->sent,
+            (unsigned long long)d->dropped, (unsigned long long)is.accepted,
+            (unsigned long long)is.duplicates, (unsigned long long)is.rejected,
+            (unsigned long long)ws.groups, (unsigned long long)ws.jobs,
+            (unsigned long long)ws.max_group, (unsigned long long)ws.failed,
+            (unsigned long long)(ws.apply_ns / 1000000u),
+            (unsigned long long)(ws.seal_ns / 1000000u),
+            (unsigned long long)(ws.commit_ns / 1000000u), (unsigned long long)ds.delivered,
+            (unsigned long long)ds.redelivered, (unsigned long long)ds.acked,
+            (unsigned long long)ds.expired, (unsigned long long)ds.dead_lettered,
+            (unsigned long long)ds.sessions_opened);
 }
 
 /*  The store's error lines, as log lines. */
@@ -237,9 +421,12 @@ static char *s_config_path(const char *cfg, const char *home)
 int main(int argc, char **argv)
 {
     const char *cfg_arg = NULL, *home_arg = NULL;
+    int verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             cfg_arg = argv[++i];
+        } else if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
         } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
             home_arg = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -259,7 +446,10 @@ int main(int argc, char **argv)
     gbx_ingress_t *ing = NULL;
     void *ctx = NULL, *sock = NULL;
     gbx_zap_t *zap = NULL;
-    zmq_msg_t *msgs = NULL;
+    gbx_chan_t *to_verify = NULL, *to_writer = NULL, *done = NULL;
+    gbx_dispatch_t *dispatch = NULL;
+    gbx_verifier_t *verifier = NULL;
+    gbx_writer_t *writer = NULL;
     char errbuf[512];
     gbx_err_t rc;
 
@@ -361,19 +551,54 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    msgs = calloc(S_MAX_PARTS + 1, sizeof *msgs);
-    if (!msgs) {
-        fprintf(stderr, "gbxd: out of memory\n");
+    io.dedupe_window_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_DEDUPE_WINDOW_MS);
+    size_t nthreads = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_VERIFY_THREADS);
+    if (gbx_chan_new(&to_verify) != GBX_OK || gbx_chan_new(&to_writer) != GBX_OK ||
+        gbx_chan_new(&done) != GBX_OK) {
+        fprintf(stderr, "gbxd: cannot make the pipeline's channels\n");
         goto out;
     }
     s_daemon_t d = {
         .sock = sock,
-        .ing = ing,
         .reg = reg,
         .node_id = node_id,
         .max_bytes = max_bytes,
-        .parts = msgs,
+        .verbose = verbose,
+        .to_verify = to_verify,
+        .to_writer = to_writer,
+        .done = done,
     };
+    gbx_dispatch_opts_t dop = {
+        .store = store,
+        .registry = reg,
+        .node_id = node_id,
+        .ack_timeout_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_ACK_TIMEOUT_MS),
+        .session_timeout_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_SESSION_TIMEOUT_MS),
+        .max_attempts = (uint32_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_MAX_ATTEMPTS),
+        .backoff_min_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_REDELIVERY_BACKOFF_MS),
+        .send = s_dispatch_send,
+        .job = s_dispatch_job,
+        .arg = &d,
+        .log = s_dispatch_log,
+    };
+    rc = gbx_dispatch_new(&dop, &dispatch);
+    d.dispatch = dispatch;
+    if (rc == GBX_OK)
+        rc = gbx_verifier_start(&io, nthreads, to_verify, to_writer, &verifier);
+    gbx_writer_opts_t wo = {
+        .store = store,
+        .ingress = ing,
+        .in = to_writer,
+        .out = done,
+        .commit_max_delay_ms =
+            (unsigned)gbx_config_int(cfg, GBX_SETTING_LIMITS_COMMIT_MAX_DELAY_MS),
+    };
+    if (rc == GBX_OK)
+        rc = gbx_writer_start(&wo, &writer);
+    if (rc != GBX_OK) {
+        fprintf(stderr, "gbxd: cannot start the pipeline: %s\n", gbx_err_name(rc));
+        goto out;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -383,45 +608,77 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fprintf(stderr, "GBX-START node=%s adapter=%s config=%s data=%s\n", node_id, endpoint, path,
-            data_dir);
+    fprintf(stderr, "GBX-START node=%s adapter=%s config=%s data=%s verify_threads=%zu\n", node_id,
+            endpoint, path, data_dir, nthreads);
     printf("gbxd: node %s listening for adapters on %s\n", node_id, endpoint);
     fflush(stdout);
 
     code = 0;
+    uint64_t next_tick = 0;
     while (!s_stop_sig) {
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        int r = zmq_poll(&item, 1, S_POLL_MS);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
+        int full = d.pipeline >= S_PIPELINE_MAX || d.pipeline_bytes >= S_PIPELINE_BYTES;
+        zmq_pollitem_t items[2] = {{sock, 0, full ? 0 : ZMQ_POLLIN, 0},
+                                   {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0}};
+        int r = zmq_poll(items, 2, S_TICK_MS);
+        if (r < 0 && errno != EINTR) {
             fprintf(stderr, "gbxd: zmq_poll: %s\n", zmq_strerror(errno));
             code = 1;
             break;
         }
+        if (r > 0 && (items[1].revents & ZMQ_POLLIN))
+            s_done(&d);
         /* drain what is waiting, but look at the stop flag between messages */
-        for (int k = 0; r > 0 && k < 1024 && !s_stop_sig; k++) {
+        for (int k = 0; r > 0 && (items[0].revents & ZMQ_POLLIN) && k < 1024 && !s_stop_sig &&
+                        d.pipeline < S_PIPELINE_MAX && d.pipeline_bytes < S_PIPELINE_BYTES;
+             k++) {
             int h = s_handle_one(&d);
             if (h == 1)
                 break;
             if (h < 0) {
                 fprintf(stderr, "gbxd: receive: %s\n", zmq_strerror(errno));
                 code = 1;
-                goto out;
+                goto stop;
             }
+        }
+        uint64_t now = s_mono_ms();
+        if (now >= next_tick) {
+            gbx_dispatch_tick(dispatch);
+            next_tick = now + S_TICK_MS;
         }
     }
     if (s_stop_sig)
         fprintf(stderr, "GBX-STOP signal=%d\n", (int)s_stop_sig);
+stop:
+    /* finish what is in the pipeline: every accepted message gets its answer
+       if its session is still there */
+    gbx_verifier_stop(&verifier);
+    while (d.pipeline > 0 || gbx_dispatch_pending(dispatch) > 0) {
+        zmq_pollitem_t it = {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 1000) == 0 && gbx_chan_len(done) == 0 && gbx_chan_len(to_writer) == 0)
+            break; /* nothing moves any more */
+        s_done(&d);
+    }
+    d.writer_gone = 1;
+    s_report(writer, verifier, dispatch, ing, &d);
+    gbx_writer_stop(&writer);
+    s_done(&d);
 
 out:
+    gbx_verifier_stop(&verifier);
+    gbx_writer_stop(&writer);
+    gbx_dispatch_destroy(&dispatch);
+    s_free_jobs(to_verify);
+    s_free_jobs(to_writer);
+    s_free_jobs(done);
+    gbx_chan_destroy(&to_verify);
+    gbx_chan_destroy(&to_writer);
+    gbx_chan_destroy(&done);
     /* CURVE server sockets close before the ZAP handler goes */
     if (sock)
         zmq_close(sock);
     gbx_zap_destroy(&zap);
     if (ctx)
         zmq_ctx_term(ctx);
-    free(msgs);
     gbx_ingress_destroy(&ing);
     gbx_store_destroy(&store);
     gbx_identity_destroy(&node);

@@ -11,11 +11,14 @@
 
 #include <sodium.h>
 
+#include <uthash.h>
+
+#include "audit.h"
 #include "gbx/receipt.h"
+#include "queue.h"
 
 #define S_REASON_SLOTS   1000 /* wire codes are < 1000 (gbx/err.h) */
 #define S_VCACHE_DEFAULT 4096
-#define S_AUDIT_MAX      2048
 
 /*  The queue depth of one destination ("Queue depth" in ingress.h). */
 typedef struct {
@@ -24,30 +27,30 @@ typedef struct {
     uint64_t bytes;
 } s_queue_t;
 
+/*  A new message of the current group, by dedupe key. */
+typedef struct {
+    uint8_t key[GBX_INGRESS_DEDUPE_KEY_MAX];
+    size_t klen;
+    gbx_submission_t *sub;
+    UT_hash_handle hh;
+} s_pending_t;
+
 struct gbx_ingress {
     gbx_ingress_opts_t o;
     char node_id[GBX_ID_MAX + 1];
-    gbx_vcache_t *vcache;
+    gbx_checker_t *checker; /* for gbx_ingress_submit */
     gbx_ingress_stats_t st;
     uint64_t by_reason[S_REASON_SLOTS];
     s_queue_t *queues; /* one per destination seen; linear search (agencies are few) */
     size_t nqueues, cap_queues;
+    s_pending_t *pending; /* the group's new messages (uthash) */
 };
 
-/*  What one submit learnt so far: filled step by step, used for the answer
-    and the audit record. */
-typedef struct {
-    uint64_t tag;
-    uint8_t msg_id[GBX_MSG_ID_BYTES];
-    size_t msg_id_len;
-    const gbx_envelope_t *env; /* decoded (not necessarily verified) */
-    uint8_t header_hash[GBX_HASH_BYTES];
-    char rule_id[GBX_INGRESS_RULE_MAX + 1];
-    uint8_t policy_hash[GBX_HASH_BYTES];
-    int policy_done;
-    uint64_t now;
-    const char *detail;
-} s_ctx_t;
+struct gbx_checker {
+    const gbx_registry_t *registry;
+    uint64_t max_payload_bytes;
+    gbx_vcache_t *vcache;
+};
 
 void gbx_ingress_opts_init(gbx_ingress_opts_t *opts)
 {
@@ -79,22 +82,6 @@ static gbx_err_t s_allow_all(void *arg, const gbx_envelope_t *env, const char *a
 }
 
 /* ----------------------------------------------------------- queue depth */
-
-static void s_put_be64(uint8_t out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t s_get_be64(const uint8_t in[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | in[i];
-    return v;
-}
 
 /*  DEST's counters (DLEN bytes, not NUL-terminated), or NULL. */
 static s_queue_t *s_queue_find(const gbx_ingress_t *self, const char *dest, size_t dlen)
@@ -146,8 +133,9 @@ static gbx_err_t s_queue_rebuild(gbx_ingress_t *self)
         }
         size_t dlen = klen - GBX_STORE_SEQ_KEY_BYTES - 1;
         uint64_t bytes = 0;
-        if (vlen == 8) {
-            bytes = s_get_be64(v);
+        gbx_qentry_t qe;
+        if (gbx_qentry_decode(v, vlen, &qe) == GBX_OK) {
+            bytes = qe.size;
         } else {
             uint8_t *m = NULL;
             size_t mlen = 0;
@@ -220,8 +208,7 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
         self->o.policy = s_allow_all;
     if (self->o.retry_after_ms == 0)
         self->o.retry_after_ms = GBX_INGRESS_RETRY_AFTER_DEFAULT_MS;
-    gbx_err_t rc =
-        gbx_vcache_new(opts->vcache_slots ? opts->vcache_slots : S_VCACHE_DEFAULT, &self->vcache);
+    gbx_err_t rc = gbx_checker_new(&self->o, &self->checker);
     if (rc == GBX_OK)
         rc = s_queue_rebuild(self);
     if (rc != GBX_OK) {
@@ -236,7 +223,8 @@ void gbx_ingress_destroy(gbx_ingress_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    gbx_vcache_destroy(&(*self_p)->vcache);
+    gbx_ingress_group_end(*self_p);
+    gbx_checker_destroy(&(*self_p)->checker);
     free((*self_p)->queues);
     free(*self_p);
     *self_p = NULL;
@@ -247,7 +235,7 @@ void gbx_ingress_stats(const gbx_ingress_t *self, gbx_ingress_stats_t *out)
     if (!self || !out)
         return;
     *out = self->st;
-    gbx_vcache_stats(self->vcache, &out->sig_verified, &out->sig_cache_hits);
+    gbx_checker_stats(self->checker, &out->sig_verified, &out->sig_cache_hits);
 }
 
 uint64_t gbx_ingress_rejections(const gbx_ingress_t *self, gbx_err_t reason)
@@ -272,109 +260,7 @@ gbx_err_t gbx_ingress_dedupe_key(const char *from, const uint8_t message_id[GBX_
     return GBX_OK;
 }
 
-/* ----------------------------------------------------------------- audit */
-
-typedef struct {
-    char buf[S_AUDIT_MAX];
-    size_t len;
-} s_text_t;
-
-/*  Appends "key=value\n" with VALUE sanitised to 0x21..0x7e. */
-static void s_kv(s_text_t *t, const char *key, const char *value)
-{
-    int n = snprintf(t->buf + t->len, sizeof t->buf - t->len, "%s=", key);
-    if (n < 0 || (size_t)n >= sizeof t->buf - t->len)
-        return;
-    t->len += (size_t)n;
-    for (const char *p = value; p && *p && t->len + 2 < sizeof t->buf; p++) {
-        unsigned char c = (unsigned char)*p;
-        t->buf[t->len++] = (c >= 0x21 && c <= 0x7e) ? (char)c : '?';
-    }
-    if (t->len + 1 < sizeof t->buf)
-        t->buf[t->len++] = '\n';
-}
-
-static void s_kv_u64(s_text_t *t, const char *key, uint64_t v)
-{
-    char num[24];
-    snprintf(num, sizeof num, "%llu", (unsigned long long)v);
-    s_kv(t, key, num);
-}
-
-static void s_kv_hex(s_text_t *t, const char *key, const uint8_t *bin, size_t len)
-{
-    char hex[2 * 64 + 1];
-    if (len > 64)
-        len = 64;
-    sodium_bin2hex(hex, sizeof hex, bin, len);
-    s_kv(t, key, hex);
-}
-
-/*  The audit record (format: ingress.h). */
-static void s_audit_text(const s_ctx_t *c, const char *decision, gbx_err_t reason, const char *auth,
-                         uint64_t seq, s_text_t *t)
-{
-    t->len = 0;
-    s_kv(t, "v", "1");
-    s_kv(t, "decision", decision);
-    s_kv(t, "reason", gbx_err_name(reason));
-    s_kv_u64(t, "at_ms", c->now);
-    s_kv(t, "auth", auth);
-    if (seq)
-        s_kv_u64(t, "seq", seq);
-    if (c->msg_id_len == GBX_MSG_ID_BYTES)
-        s_kv_hex(t, "message_id", c->msg_id, GBX_MSG_ID_BYTES);
-    if (c->env) {
-        const gbx_header_t *h = gbx_envelope_header(c->env);
-        s_kv_hex(t, "header_hash", c->header_hash, GBX_HASH_BYTES);
-        s_kv(t, "from", h->from_agency);
-        s_kv(t, "to", h->to_agency);
-        s_kv(t, "service", h->service_code);
-        s_kv_u64(t, "service_version", h->service_version);
-        const char *cls = gbx_data_class_name(h->data_class);
-        s_kv(t, "class", cls ? cls : "?");
-    }
-    if (c->policy_done) {
-        s_kv(t, "rule_id", c->rule_id);
-        s_kv_hex(t, "policy_hash", c->policy_hash, GBX_HASH_BYTES);
-    }
-}
-
-/*  Best effort: its own small batch, under a fresh store sequence. */
-static void s_audit_alone(gbx_ingress_t *self, const s_ctx_t *c, const char *decision,
-                          gbx_err_t reason, const char *auth)
-{
-    s_text_t t;
-    s_audit_text(c, decision, reason, auth, 0, &t);
-    uint64_t aseq = gbx_store_next_seq(self->o.store);
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(aseq, key);
-    gbx_batch_t *b = NULL;
-    gbx_err_t rc = gbx_batch_new(self->o.store, &b);
-    if (rc == GBX_OK)
-        rc = gbx_batch_put(b, GBX_KS_AUDIT, key, sizeof key, t.buf, t.len);
-    if (rc == GBX_OK) {
-        gbx_batch_put_seq(b, aseq);
-        rc = gbx_store_commit(self->o.store, &b);
-    }
-    gbx_batch_destroy(&b);
-    if (rc != GBX_OK)
-        self->st.audit_failures++;
-}
-
-/* ------------------------------------------------------------------ steps */
-
-/*  Step 15 (times). */
-static gbx_err_t s_check_times(const gbx_ingress_t *self, const gbx_header_t *h, uint64_t now)
-{
-    if (now >= h->expires_at_ms)
-        return GBX_E_EXPIRED;
-    if (h->created_at_ms > now + self->o.clock_skew_ms)
-        return GBX_E_NOT_YET_VALID;
-    if (h->expires_at_ms - h->created_at_ms > self->o.max_ttl_ms)
-        return GBX_E_TTL_TOO_LONG;
-    return GBX_OK;
-}
+/* ------------------------------------------------------------ messages */
 
 /*  Bytes of the messages value of F: what the queue limits count. */
 static uint64_t s_message_size(const gbx_frame_t *f)
@@ -411,182 +297,440 @@ static gbx_err_t s_message_value(const gbx_frame_t *f, uint8_t **out, size_t *le
     return GBX_OK;
 }
 
-/*  Steps 18 and the receipt: signs the receipt and commits the batch. On
-    GBX_OK *receipt (malloc'ed) is the SignedReceipt now on disk. */
-static gbx_err_t s_store(gbx_ingress_t *self, const gbx_frame_t *f, s_ctx_t *c, const char *auth,
-                         const uint8_t *dkey, size_t dklen, uint64_t *seq_out, uint8_t **receipt,
-                         size_t *receipt_len)
+/* --------------------------------------------------------- submissions */
+
+void gbx_submission_init(gbx_submission_t *s)
 {
-    const gbx_header_t *h = gbx_envelope_header(c->env);
-    uint8_t *msg = NULL, *sr = NULL;
-    size_t msg_len = 0, sr_len = 0;
-    gbx_batch_t *b = NULL;
-    uint64_t seq = gbx_store_next_seq(self->o.store);
-    uint8_t skey[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(seq, skey);
-    uint8_t qkey[GBX_STORE_DEST_MAX + 1 + GBX_STORE_SEQ_KEY_BYTES];
-    size_t qlen = 0;
-    s_text_t audit;
-    uint8_t qval[8];
-
-    gbx_err_t rc = gbx_store_queue_key(h->to_agency, seq, qkey, sizeof qkey, &qlen);
-    if (rc != GBX_OK)
-        goto out;
-    rc = s_message_value(f, &msg, &msg_len);
-    if (rc != GBX_OK)
-        goto out;
-    s_put_be64(qval, msg_len);
-
-    Gbx__V1__Receipt r = GBX__V1__RECEIPT__INIT;
-    r.message_id.data = c->msg_id;
-    r.message_id.len = GBX_MSG_ID_BYTES;
-    r.header_hash.data = c->header_hash;
-    r.header_hash.len = GBX_HASH_BYTES;
-    r.node_id = self->node_id;
-    r.accepted_at_ms = self->o.clock(self->o.clock_arg);
-    if (r.accepted_at_ms == 0)
-        r.accepted_at_ms = 1;
-    r.sequence = seq;
-    r.status = GBX__V1__RECEIPT_STATUS__ACCEPTED;
-    r.rule_id = c->rule_id;
-    r.policy_hash.data = c->policy_hash;
-    r.policy_hash.len = GBX_HASH_BYTES;
-    rc = gbx_receipt_sign(self->o.node, &r, &sr, &sr_len);
-    if (rc != GBX_OK)
-        goto out;
-
-    s_audit_text(c, "ACCEPTED", GBX_OK, auth, seq, &audit);
-    rc = gbx_batch_new(self->o.store, &b);
-    if (rc == GBX_OK)
-        rc = gbx_batch_put(b, GBX_KS_MESSAGES, skey, sizeof skey, msg, msg_len);
-    if (rc == GBX_OK)
-        rc = gbx_batch_put(b, GBX_KS_QUEUES, qkey, qlen, qval, sizeof qval);
-    if (rc == GBX_OK)
-        rc = gbx_batch_put(b, GBX_KS_DEDUPE, dkey, dklen, sr, sr_len);
-    if (rc == GBX_OK)
-        rc = gbx_batch_put(b, GBX_KS_AUDIT, skey, sizeof skey, audit.buf, audit.len);
-    if (rc != GBX_OK)
-        goto out;
-    gbx_batch_put_seq(b, seq);
-    rc = gbx_store_commit(self->o.store, &b);
-    if (rc != GBX_OK) {
-        rc = GBX_E_STORE_FAILED;
-        goto out;
-    }
-    *seq_out = seq;
-    *receipt = sr;
-    *receipt_len = sr_len;
-    sr = NULL;
-out:
-    gbx_batch_destroy(&b);
-    free(msg);
-    free(sr);
-    return rc;
+    memset(s, 0, sizeof *s);
 }
 
-/*  Runs steps up to 18. Returns GBX_OK (new: *receipt set, *seq set),
-    GBX_E_DUPLICATE (*receipt = the stored one) or the rejection reason. */
-static gbx_err_t s_admit(gbx_ingress_t *self, const char *auth, const gbx_part_t *parts, size_t n,
-                         s_ctx_t *c, gbx_frame_t **fp, uint64_t *seq, uint8_t **receipt,
-                         size_t *receipt_len)
+void gbx_submission_clear(gbx_submission_t *s)
+{
+    if (!s)
+        return;
+    gbx_frame_destroy(&s->frame);
+    free(s->receipt);
+    gbx_submission_init(s);
+}
+
+static const gbx_envelope_t *s_env(const gbx_submission_t *s)
+{
+    return s->frame ? gbx_frame_envelope(s->frame) : NULL;
+}
+
+/* --------------------------------------------------- stage 1: the checker */
+
+gbx_err_t gbx_checker_new(const gbx_ingress_opts_t *opts, gbx_checker_t **out)
+{
+    if (!opts || !out || !opts->registry || opts->max_payload_bytes > GBX_PAYLOAD_MAX)
+        return GBX_E_ARG;
+    if (sodium_init() < 0)
+        return GBX_E_CRYPTO_INIT;
+    gbx_checker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return GBX_E_NOMEM;
+    self->registry = opts->registry;
+    self->max_payload_bytes = opts->max_payload_bytes ? opts->max_payload_bytes : GBX_PAYLOAD_MAX;
+    gbx_err_t rc =
+        gbx_vcache_new(opts->vcache_slots ? opts->vcache_slots : S_VCACHE_DEFAULT, &self->vcache);
+    if (rc != GBX_OK) {
+        free(self);
+        return rc;
+    }
+    *out = self;
+    return GBX_OK;
+}
+
+void gbx_checker_destroy(gbx_checker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gbx_vcache_destroy(&(*self_p)->vcache);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void gbx_checker_stats(const gbx_checker_t *self, uint64_t *verified, uint64_t *hits)
+{
+    gbx_vcache_stats(self ? self->vcache : NULL, verified, hits);
+}
+
+static gbx_err_t s_check(gbx_checker_t *self, const char *auth, const gbx_part_t *parts, size_t n,
+                         gbx_submission_t *s)
 {
     gbx_frame_fail_t fail;
     memset(&fail, 0, sizeof fail);
     /* framing and envelope steps 1 to 6 */
-    gbx_err_t rc = gbx_frame_decode_at(parts, n, GBX_FRAME_AT_NODE, fp, &fail);
-    c->tag = fail.tag;
+    gbx_err_t rc = gbx_frame_decode_at(parts, n, GBX_FRAME_AT_NODE, &s->frame, &fail);
+    s->tag = fail.tag;
     if (fail.message_id_len == GBX_MSG_ID_BYTES) {
-        memcpy(c->msg_id, fail.message_id, GBX_MSG_ID_BYTES);
-        c->msg_id_len = GBX_MSG_ID_BYTES;
+        memcpy(s->msg_id, fail.message_id, GBX_MSG_ID_BYTES);
+        s->msg_id_len = GBX_MSG_ID_BYTES;
     }
     if (rc != GBX_OK)
         return rc;
-    if (gbx_frame_kind(*fp) != GBX_FRAME_SUBMIT) {
-        c->detail = "not a submit";
+    if (gbx_frame_kind(s->frame) != GBX_FRAME_SUBMIT) {
+        s->detail = "not a submit";
         return GBX_E_MALFORMED;
     }
-    c->env = gbx_frame_envelope(*fp);
-    gbx_envelope_header_hash(c->env, c->header_hash);
-    const gbx_header_t *h = gbx_envelope_header(c->env);
-    if (c->msg_id_len == 0 && h->message_id.len == GBX_MSG_ID_BYTES) {
-        memcpy(c->msg_id, h->message_id.data, GBX_MSG_ID_BYTES);
-        c->msg_id_len = GBX_MSG_ID_BYTES;
+    const gbx_envelope_t *env = s_env(s);
+    gbx_envelope_header_hash(env, s->header_hash);
+    const gbx_header_t *h = gbx_envelope_header(env);
+    if (s->msg_id_len == 0 && h->message_id.len == GBX_MSG_ID_BYTES) {
+        memcpy(s->msg_id, h->message_id.data, GBX_MSG_ID_BYTES);
+        s->msg_id_len = GBX_MSG_ID_BYTES;
     }
     /* step 6, the receiver's own limit */
-    if (h->payload_length > self->o.max_payload_bytes)
+    if (h->payload_length > self->max_payload_bytes)
         return GBX_E_PAYLOAD_TOO_LARGE;
     /* step 7 */
     if (strcmp(h->from_agency, auth) != 0) {
-        c->detail = "from_agency is not the authenticated agency";
+        s->detail = "from_agency is not the authenticated agency";
         return GBX_E_SENDER_MISMATCH;
     }
-    const gbx_agency_t *sender = gbx_registry_agency(self->o.registry, h->from_agency);
+    const gbx_agency_t *sender = gbx_registry_agency(self->registry, h->from_agency);
     if (!sender)
         return GBX_E_UNKNOWN_AGENCY;
     /* steps 8 to 10; the reason is all the peer learns */
-    rc = gbx_envelope_verify(c->env, &sender->pub, self->vcache);
+    rc = gbx_envelope_verify(env, &sender->pub, self->vcache);
     if (rc != GBX_OK)
         return rc;
     /* steps 11, 12 */
-    rc = gbx_frame_check_payload(*fp);
-    if (rc != GBX_OK)
-        return rc;
-    /* step 13: dedupe */
-    uint8_t dkey[GBX_INGRESS_DEDUPE_KEY_MAX];
-    size_t dklen = 0;
-    rc = gbx_ingress_dedupe_key(h->from_agency, c->msg_id, dkey, &dklen);
-    if (rc != GBX_OK)
-        return GBX_E_INTERNAL_ERROR;
+    return gbx_frame_check_payload(s->frame);
+}
+
+gbx_err_t gbx_checker_run(gbx_checker_t *self, const char *auth, const gbx_part_t *parts, size_t n,
+                          gbx_submission_t *s)
+{
+    if (!self || !auth || (!parts && n) || !s)
+        return GBX_E_ARG;
+    snprintf(s->auth, sizeof s->auth, "%s", auth);
+    gbx_err_t rc = s_check(self, auth, parts, n, s);
+    if (rc == GBX_E_NOMEM || rc == GBX_E_CRYPTO_INIT || !gbx_err_on_wire(rc))
+        rc = GBX_E_INTERNAL_ERROR;
+    s->reason = rc;
+    return rc;
+}
+
+/* ------------------------------------------------ stage 2: admission */
+
+/*  The audit record of S's decision (format: ingress.h). */
+static gbx_err_t s_audit(gbx_ingress_t *self, const gbx_submission_t *s, const char *event,
+                         gbx_err_t reason, gbx_batch_t *batch)
+{
+    gbx_audit_t a;
+    gbx_audit_begin(&a, event, s->now);
+    gbx_audit_str(&a, "reason", gbx_err_name(reason));
+    gbx_audit_str(&a, "auth", s->auth);
+    if (s->seq && reason == GBX_OK && !s->duplicate)
+        gbx_audit_u64(&a, "seq", s->seq);
+    if (s->msg_id_len == GBX_MSG_ID_BYTES)
+        gbx_audit_hex(&a, "message_id", s->msg_id, GBX_MSG_ID_BYTES);
+    const gbx_envelope_t *env = s_env(s);
+    if (env) {
+        const gbx_header_t *h = gbx_envelope_header(env);
+        gbx_audit_hex(&a, "header_hash", s->header_hash, GBX_HASH_BYTES);
+        gbx_audit_str(&a, "from", h->from_agency);
+        gbx_audit_str(&a, "to", h->to_agency);
+        gbx_audit_str(&a, "service", h->service_code);
+        gbx_audit_u64(&a, "service_version", h->service_version);
+        const char *cls = gbx_data_class_name(h->data_class);
+        gbx_audit_str(&a, "class", cls ? cls : "?");
+    }
+    if (s->policy_done) {
+        gbx_audit_str(&a, "rule_id", s->rule_id);
+        gbx_audit_hex(&a, "policy_hash", s->policy_hash, GBX_HASH_BYTES);
+    }
+    return gbx_audit_put(self->o.store, batch, &a);
+}
+
+/*  Steps 13 to 17 for S, which passed stage 1. GBX_OK: to be stored. */
+static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch,
+                          const uint8_t *dkey, size_t dklen)
+{
+    const gbx_envelope_t *env = s_env(s);
+    const gbx_header_t *h = gbx_envelope_header(env);
+    /* step 13: dedupe, this group first, then the store through the batch */
+    s_pending_t *p = NULL;
+    HASH_FIND(hh, self->pending, dkey, dklen, p);
+    if (p) {
+        s->duplicate = 1;
+        s->dup_of = p->sub;
+        return GBX_E_DUPLICATE;
+    }
     uint8_t *old = NULL;
     size_t old_len = 0;
-    rc = gbx_store_get(self->o.store, GBX_KS_DEDUPE, dkey, dklen, &old, &old_len);
+    gbx_err_t rc = gbx_batch_get(batch, GBX_KS_DEDUPE, dkey, dklen, &old, &old_len);
     if (rc != GBX_OK)
-        return GBX_E_STORE_FAILED;
+        return rc == GBX_E_NOMEM ? GBX_E_INTERNAL_ERROR : GBX_E_STORE_FAILED;
     if (old) {
-        *receipt = old;
-        *receipt_len = old_len;
+        s->duplicate = 1;
+        s->receipt = old;
+        s->receipt_len = old_len;
         return GBX_E_DUPLICATE;
     }
     /* step 14: destination */
     if (!gbx_registry_agency(self->o.registry, h->to_agency))
         return GBX_E_UNKNOWN_DESTINATION;
     /* step 15: times */
-    rc = s_check_times(self, h, c->now);
-    if (rc != GBX_OK)
-        return rc;
+    if (s->now >= h->expires_at_ms)
+        return GBX_E_EXPIRED;
+    if (h->created_at_ms > s->now + self->o.clock_skew_ms)
+        return GBX_E_NOT_YET_VALID;
+    if (h->expires_at_ms - h->created_at_ms > self->o.max_ttl_ms)
+        return GBX_E_TTL_TOO_LONG;
     /* step 16: policy -- THE call site of the policy module */
-    c->rule_id[0] = 0;
-    memset(c->policy_hash, 0, sizeof c->policy_hash);
-    rc = self->o.policy(self->o.policy_arg, c->env, auth, c->rule_id, c->policy_hash);
-    c->rule_id[GBX_INGRESS_RULE_MAX] = 0;
-    c->policy_done = 1;
+    s->rule_id[0] = 0;
+    memset(s->policy_hash, 0, sizeof s->policy_hash);
+    rc = self->o.policy(self->o.policy_arg, env, s->auth, s->rule_id, s->policy_hash);
+    s->rule_id[GBX_INGRESS_RULE_MAX] = 0;
+    s->policy_done = 1;
     if (rc == GBX_E_POLICY_DENIED || rc == GBX_E_POLICY_NO_MATCH)
         return rc;
     if (rc != GBX_OK)
         return GBX_E_INTERNAL_ERROR;
-    /* step 17: capacity. The slot is made now so that counting the message
-       after its commit cannot fail. */
-    size_t dlen = strlen(h->to_agency);
-    s_queue_t *q = s_queue_get(self, h->to_agency, dlen);
+    /* step 17: capacity; counted now, taken back if the commit fails */
+    s_queue_t *q = s_queue_get(self, h->to_agency, strlen(h->to_agency));
     if (!q)
         return GBX_E_INTERNAL_ERROR;
-    uint64_t bytes = s_message_size(*fp);
+    s->size = s_message_size(s->frame);
     if ((self->o.queue_max_messages && q->messages >= self->o.queue_max_messages) ||
         (self->o.queue_max_bytes &&
-         (q->bytes > self->o.queue_max_bytes || bytes > self->o.queue_max_bytes - q->bytes))) {
-        c->detail = "destination queue full";
+         (q->bytes > self->o.queue_max_bytes || s->size > self->o.queue_max_bytes - q->bytes))) {
+        s->detail = "destination queue full";
         return GBX_E_RETRY_LATER;
     }
-    /* step 18: store */
-    rc = s_store(self, *fp, c, auth, dkey, dklen, seq, receipt, receipt_len);
-    if (rc == GBX_E_NOMEM || rc == GBX_E_ARG)
+    q->messages++;
+    q->bytes += s->size;
+    return GBX_OK;
+}
+
+/*  Step 18's puts but the dedupe record (gbx_ingress_seal). */
+static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch)
+{
+    const gbx_header_t *h = gbx_envelope_header(s_env(s));
+    uint8_t *msg = NULL;
+    size_t msg_len = 0;
+    uint8_t skey[GBX_STORE_SEQ_KEY_BYTES];
+    s->seq = gbx_store_next_seq(self->o.store);
+    gbx_store_seq_key(s->seq, skey);
+    gbx_err_t rc = s_message_value(s->frame, &msg, &msg_len);
+    if (rc != GBX_OK)
         return GBX_E_INTERNAL_ERROR;
-    if (rc == GBX_OK) {
-        q->messages++;
-        q->bytes += bytes;
-    }
+    rc = gbx_batch_put(batch, GBX_KS_MESSAGES, skey, sizeof skey, msg, msg_len);
+    free(msg);
+    gbx_qentry_t e;
+    memset(&e, 0, sizeof e);
+    e.size = s->size;
+    e.expires_at_ms = h->expires_at_ms;
+    snprintf(e.from, sizeof e.from, "%s", h->from_agency);
+    memcpy(e.message_id, s->msg_id, GBX_MSG_ID_BYTES);
+    if (rc == GBX_OK)
+        rc = gbx_queue_enqueue(batch, h->to_agency, s->seq, &e);
+    if (rc == GBX_OK)
+        rc = s_audit(self, s, "ACCEPTED", GBX_OK, batch);
+    if (rc == GBX_OK)
+        gbx_batch_put_seq(batch, s->seq);
     return rc;
 }
+
+gbx_err_t gbx_ingress_admit(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch)
+{
+    if (!self || !s || !batch)
+        return GBX_E_ARG;
+    self->st.submitted++;
+    s->now = self->o.clock(self->o.clock_arg);
+    if (s->now == 0)
+        s->now = 1;
+    gbx_err_t rc = s->reason;
+    uint8_t dkey[GBX_INGRESS_DEDUPE_KEY_MAX];
+    size_t dklen = 0;
+    if (rc == GBX_OK && gbx_ingress_dedupe_key(gbx_envelope_header(s_env(s))->from_agency,
+                                               s->msg_id, dkey, &dklen) != GBX_OK)
+        rc = GBX_E_INTERNAL_ERROR;
+    if (rc == GBX_OK)
+        rc = s_decide(self, s, batch, dkey, dklen);
+    if (rc == GBX_OK) {
+        s_pending_t *p = calloc(1, sizeof *p);
+        if (!p) {
+            rc = GBX_E_INTERNAL_ERROR;
+        } else {
+            gbx_batch_mark(batch);
+            rc = s_put_message(self, s, batch);
+            if (rc == GBX_OK) {
+                memcpy(p->key, dkey, dklen);
+                p->klen = dklen;
+                p->sub = s;
+                HASH_ADD(hh, self->pending, key, p->klen, p);
+            } else {
+                free(p);
+                (void)gbx_batch_rollback(batch);
+            }
+        }
+        if (rc != GBX_OK) { /* take back the count of s_decide */
+            const char *dest = gbx_envelope_header(s_env(s))->to_agency;
+            gbx_ingress_dequeued(self, dest, s->size);
+            s->seq = 0;
+        }
+    }
+    if (rc != GBX_OK && !gbx_err_on_wire(rc) && rc != GBX_E_DUPLICATE)
+        rc = GBX_E_INTERNAL_ERROR;
+    s->reason = rc;
+    if (rc == GBX_E_DUPLICATE)
+        (void)s_audit(self, s, "DUPLICATE", GBX_OK, batch);
+    else if (rc != GBX_OK)
+        (void)s_audit(self, s, "REJECTED", rc, batch);
+    return rc;
+}
+
+/*  The receipt of new message S (2-envelope.md section 7), unsigned. */
+static void s_receipt(const gbx_ingress_t *self, gbx_submission_t *s, Gbx__V1__Receipt *r)
+{
+    gbx__v1__receipt__init(r);
+    r->message_id.data = s->msg_id;
+    r->message_id.len = GBX_MSG_ID_BYTES;
+    r->header_hash.data = s->header_hash;
+    r->header_hash.len = GBX_HASH_BYTES;
+    r->node_id = (char *)self->node_id;
+    r->accepted_at_ms = s->now;
+    r->sequence = s->seq;
+    r->status = GBX__V1__RECEIPT_STATUS__ACCEPTED;
+    r->rule_id = s->rule_id;
+    r->policy_hash.data = s->policy_hash;
+    r->policy_hash.len = GBX_HASH_BYTES;
+}
+
+gbx_err_t gbx_ingress_seal(gbx_ingress_t *self, gbx_batch_t *batch)
+{
+    if (!self || !batch)
+        return GBX_E_ARG;
+    size_t n = HASH_COUNT(self->pending);
+    if (n == 0)
+        return GBX_OK;
+    /* one signature for the whole group (2-envelope.md section 7.1) */
+    Gbx__V1__Receipt *rs = calloc(n, sizeof *rs);
+    const Gbx__V1__Receipt **rp = calloc(n, sizeof *rp);
+    uint8_t **outs = calloc(n, sizeof *outs);
+    size_t *lens = calloc(n, sizeof *lens);
+    gbx_err_t rc = rs && rp && outs && lens ? GBX_OK : GBX_E_NOMEM;
+    s_pending_t *p, *tmp;
+    size_t i = 0;
+    HASH_ITER(hh, self->pending, p, tmp)
+    {
+        if (rc != GBX_OK)
+            break;
+        s_receipt(self, p->sub, &rs[i]);
+        rp[i] = &rs[i];
+        i++;
+    }
+    if (rc == GBX_OK)
+        rc = gbx_receipt_sign_batch(self->o.node, rp, n, outs, lens);
+    i = 0;
+    HASH_ITER(hh, self->pending, p, tmp)
+    {
+        if (rc != GBX_OK)
+            break;
+        gbx_submission_t *s = p->sub;
+        s->receipt = outs[i];
+        s->receipt_len = lens[i];
+        outs[i++] = NULL;
+        rc = gbx_batch_put(batch, GBX_KS_DEDUPE, p->key, p->klen, s->receipt, s->receipt_len);
+        if (rc == GBX_OK) {
+            const gbx_header_t *h = gbx_envelope_header(s_env(s));
+            uint64_t at = h->expires_at_ms + self->o.clock_skew_ms;
+            if (self->o.dedupe_window_ms && s->now + self->o.dedupe_window_ms > at)
+                at = s->now + self->o.dedupe_window_ms;
+            uint8_t due[GBX_DUE_KEY_LEN];
+            gbx_due_key(at, s->seq, GBX_DUE_DEDUPE, due);
+            rc = gbx_batch_put(batch, GBX_KS_EXPIRY, due, sizeof due, p->key, p->klen);
+        }
+    }
+    for (i = 0; outs && i < n; i++)
+        free(outs[i]);
+    free(outs);
+    free(lens);
+    free(rp);
+    free(rs);
+    return rc;
+}
+
+gbx_err_t gbx_ingress_finish(gbx_ingress_t *self, gbx_submission_t *s, gbx_err_t commit_rc,
+                             uint8_t **reply, size_t *reply_len)
+{
+    if (!self || !s || !reply || !reply_len)
+        return GBX_E_ARG;
+    *reply = NULL;
+    *reply_len = 0;
+    gbx_err_t decision = s->reason;
+    const uint8_t *receipt = s->receipt;
+    size_t receipt_len = s->receipt_len;
+    if (decision == GBX_E_DUPLICATE && s->dup_of) {
+        receipt = s->dup_of->receipt;
+        receipt_len = s->dup_of->receipt_len;
+    }
+    /* nothing the group wrote exists unless its commit did */
+    if (commit_rc != GBX_OK && (decision == GBX_OK || (decision == GBX_E_DUPLICATE && s->dup_of)))
+        decision = commit_rc == GBX_E_NOMEM ? GBX_E_INTERNAL_ERROR : GBX_E_STORE_FAILED;
+    if (commit_rc != GBX_OK && s->reason == GBX_OK && s->seq) {
+        gbx_ingress_dequeued(self, gbx_envelope_header(s_env(s))->to_agency, s->size);
+        s->seq = 0;
+    }
+    if (commit_rc != GBX_OK)
+        self->st.audit_failures++;
+
+    gbx_err_t erc;
+    int dup = decision == GBX_E_DUPLICATE;
+    if (decision == GBX_OK || dup) {
+        erc = gbx_frame_accepted(s->tag, receipt, receipt_len, dup, reply, reply_len);
+        if (erc == GBX_E_ARG) { /* a stored receipt that does not parse: a damaged store */
+            dup = 0;
+            decision = GBX_E_INTERNAL_ERROR;
+        } else if (erc == GBX_OK) {
+            if (dup)
+                self->st.duplicates++;
+            else
+                self->st.accepted++;
+            decision = GBX_OK;
+        }
+    }
+    if (decision != GBX_OK) {
+        erc = gbx_frame_rejected(s->tag, s->msg_id, s->msg_id_len, decision, s->detail,
+                                 decision == GBX_E_RETRY_LATER ? self->o.retry_after_ms : 0, reply,
+                                 reply_len);
+        self->st.rejected++;
+        if ((int)decision >= 0 && (int)decision < S_REASON_SLOTS)
+            self->by_reason[decision]++;
+    }
+    memset(&s->result, 0, sizeof s->result);
+    s->result.reason = decision;
+    s->result.duplicate = decision == GBX_OK && dup;
+    if (decision == GBX_OK && !dup) {
+        s->result.seq = s->seq;
+        snprintf(s->result.dest, sizeof s->result.dest, "%s",
+                 gbx_envelope_header(s_env(s))->to_agency);
+    }
+    if (erc != GBX_OK) {
+        free(*reply);
+        *reply = NULL;
+        *reply_len = 0;
+        return GBX_E_NOMEM;
+    }
+    return decision;
+}
+
+void gbx_ingress_group_end(gbx_ingress_t *self)
+{
+    if (!self)
+        return;
+    s_pending_t *p, *tmp;
+    HASH_ITER(hh, self->pending, p, tmp)
+    {
+        HASH_DEL(self->pending, p);
+        free(p);
+    }
+}
+
+/* ------------------------------------------------------ all in one call */
 
 gbx_err_t gbx_ingress_submit(gbx_ingress_t *self, const char *auth_agency, const gbx_part_t *parts,
                              size_t n, uint8_t **reply, size_t *reply_len,
@@ -596,71 +740,22 @@ gbx_err_t gbx_ingress_submit(gbx_ingress_t *self, const char *auth_agency, const
         return GBX_E_ARG;
     *reply = NULL;
     *reply_len = 0;
-    s_ctx_t c;
-    memset(&c, 0, sizeof c);
-    c.now = self->o.clock(self->o.clock_arg);
-    gbx_frame_t *f = NULL;
-    uint8_t *receipt = NULL;
-    size_t receipt_len = 0;
-    uint64_t seq = 0;
-    self->st.submitted++;
-
-    gbx_err_t rc = s_admit(self, auth_agency, parts, n, &c, &f, &seq, &receipt, &receipt_len);
-    if (rc == GBX_E_NOMEM || rc == GBX_E_CRYPTO_INIT || !gbx_err_on_wire(rc))
-        rc = GBX_E_INTERNAL_ERROR;
-
-    gbx_err_t decision = rc;
-    gbx_err_t erc;
-    if (rc == GBX_OK || rc == GBX_E_DUPLICATE) {
-        int dup = rc == GBX_E_DUPLICATE;
-        erc = gbx_frame_accepted(c.tag, receipt, receipt_len, dup, reply, reply_len);
-        if (erc == GBX_E_ARG) {
-            /* a stored receipt that does not parse: the store is damaged */
-            dup = 0;
-            decision = GBX_E_INTERNAL_ERROR;
-            erc = gbx_frame_rejected(c.tag, c.msg_id, c.msg_id_len, decision, NULL, 0, reply,
-                                     reply_len);
-        } else if (erc == GBX_OK) {
-            decision = GBX_OK;
-            if (dup) {
-                self->st.duplicates++;
-                s_audit_alone(self, &c, "DUPLICATE", GBX_OK, auth_agency);
-            } else {
-                self->st.accepted++;
-            }
-        }
-        if (result) {
-            memset(result, 0, sizeof *result);
-            result->reason = decision;
-            result->duplicate = decision == GBX_OK && dup;
-            if (decision == GBX_OK && !dup) {
-                result->seq = seq;
-                snprintf(result->dest, sizeof result->dest, "%s",
-                         gbx_envelope_header(c.env)->to_agency);
-            }
-        }
-    } else {
-        erc = gbx_frame_rejected(c.tag, c.msg_id, c.msg_id_len, rc, c.detail,
-                                 rc == GBX_E_RETRY_LATER ? self->o.retry_after_ms : 0, reply,
-                                 reply_len);
-        if (result) {
-            memset(result, 0, sizeof *result);
-            result->reason = rc;
-        }
+    gbx_submission_t s;
+    gbx_submission_init(&s);
+    gbx_checker_run(self->checker, auth_agency, parts, n, &s);
+    gbx_batch_t *b = NULL;
+    gbx_err_t crc = gbx_batch_new(self->o.store, &b);
+    if (crc == GBX_OK) {
+        gbx_ingress_admit(self, &s, b);
+        crc = gbx_ingress_seal(self, b);
+        if (crc == GBX_OK)
+            crc = gbx_store_commit(self->o.store, &b);
     }
-    if (decision != GBX_OK) {
-        self->st.rejected++;
-        if ((int)decision >= 0 && (int)decision < S_REASON_SLOTS)
-            self->by_reason[decision]++;
-        s_audit_alone(self, &c, "REJECTED", decision, auth_agency);
-    }
-    free(receipt);
-    gbx_frame_destroy(&f);
-    if (erc != GBX_OK) {
-        free(*reply);
-        *reply = NULL;
-        *reply_len = 0;
-        return GBX_E_NOMEM;
-    }
+    gbx_batch_destroy(&b);
+    gbx_err_t decision = gbx_ingress_finish(self, &s, crc, reply, reply_len);
+    gbx_ingress_group_end(self);
+    if (result)
+        *result = s.result;
+    gbx_submission_clear(&s);
     return decision;
 }

@@ -17,7 +17,7 @@
 #define S_ERR_MAX       512
 
 static const char *const s_ks_names[GBX_KS_COUNT_] = {"messages", "queues", "dedupe", "audit",
-                                                      "meta"};
+                                                      "dlq",      "expiry", "meta"};
 
 struct gbx_store {
     char *dir;
@@ -41,8 +41,9 @@ struct gbx_store {
 
 struct gbx_batch {
     gbx_store_t *store;
-    rocksdb_writebatch_t *wb;
-    uint64_t seq_hi; /* highest seq marked by gbx_batch_put_seq; 0 if none */
+    rocksdb_writebatch_wi_t *wb; /* indexed: gbx_batch_get sees what it holds */
+    uint64_t seq_hi;             /* highest seq marked by gbx_batch_put_seq; 0 if none */
+    unsigned marks;              /* save points set and not yet rolled back to */
 };
 
 struct gbx_store_iter {
@@ -416,7 +417,7 @@ gbx_err_t gbx_batch_new(gbx_store_t *self, gbx_batch_t **out)
     if (!b)
         return GBX_E_NOMEM;
     b->store = self;
-    b->wb = rocksdb_writebatch_create();
+    b->wb = rocksdb_writebatch_wi_create(0, 1); /* overwrite_key: a get sees the latest */
     *out = b;
     return GBX_OK;
 }
@@ -425,7 +426,7 @@ void gbx_batch_destroy(gbx_batch_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    rocksdb_writebatch_destroy((*self_p)->wb);
+    rocksdb_writebatch_wi_destroy((*self_p)->wb);
     free(*self_p);
     *self_p = NULL;
 }
@@ -435,8 +436,8 @@ gbx_err_t gbx_batch_put(gbx_batch_t *self, gbx_keyspace_t ks, const void *key, s
 {
     if (!self || !gbx_keyspace_name(ks) || (!key && klen) || (!val && vlen))
         return GBX_E_ARG;
-    rocksdb_writebatch_put_cf(self->wb, self->store->ks[ks], key ? key : "", klen, val ? val : "",
-                              vlen);
+    rocksdb_writebatch_wi_put_cf(self->wb, self->store->ks[ks], key ? key : "", klen,
+                                 val ? val : "", vlen);
     return GBX_OK;
 }
 
@@ -444,7 +445,7 @@ gbx_err_t gbx_batch_delete(gbx_batch_t *self, gbx_keyspace_t ks, const void *key
 {
     if (!self || !gbx_keyspace_name(ks) || (!key && klen))
         return GBX_E_ARG;
-    rocksdb_writebatch_delete_cf(self->wb, self->store->ks[ks], key ? key : "", klen);
+    rocksdb_writebatch_wi_delete_cf(self->wb, self->store->ks[ks], key ? key : "", klen);
     return GBX_OK;
 }
 
@@ -456,7 +457,56 @@ void gbx_batch_put_seq(gbx_batch_t *self, uint64_t seq)
 
 size_t gbx_batch_count(const gbx_batch_t *self)
 {
-    return self ? (size_t)rocksdb_writebatch_count(self->wb) : 0;
+    return self ? (size_t)rocksdb_writebatch_wi_count(self->wb) : 0;
+}
+
+gbx_err_t gbx_batch_get(gbx_batch_t *self, gbx_keyspace_t ks, const void *key, size_t klen,
+                        uint8_t **val, size_t *vlen)
+{
+    if (!self || !gbx_keyspace_name(ks) || (!key && klen) || !val || !vlen)
+        return GBX_E_ARG;
+    gbx_store_t *st = self->store;
+    char *err = NULL;
+    size_t len = 0;
+    char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
+        self->wb, st->db, st->ropts, st->ks[ks], key ? key : "", klen, &len, &err);
+    if (err)
+        return s_fail(st, &st->opts, GBX_E_STORE_FAILED, err, "op=batch_get ks=%s", s_ks_names[ks]);
+    *val = NULL;
+    *vlen = 0;
+    if (v) {
+        /* RocksDB's buffer comes from its allocator: copy it into ours */
+        *val = malloc(len ? len : 1);
+        if (!*val) {
+            rocksdb_free(v);
+            return GBX_E_NOMEM;
+        }
+        memcpy(*val, v, len);
+        *vlen = len;
+        rocksdb_free(v);
+    }
+    return GBX_OK;
+}
+
+void gbx_batch_mark(gbx_batch_t *self)
+{
+    if (self) {
+        rocksdb_writebatch_wi_set_save_point(self->wb);
+        self->marks++;
+    }
+}
+
+gbx_err_t gbx_batch_rollback(gbx_batch_t *self)
+{
+    if (!self || self->marks == 0)
+        return GBX_E_STATE;
+    char *err = NULL;
+    rocksdb_writebatch_wi_rollback_to_save_point(self->wb, &err);
+    self->marks--;
+    if (err)
+        return s_fail(self->store, &self->store->opts, GBX_E_STORE_FAILED, err,
+                      "op=batch_rollback");
+    return GBX_OK;
 }
 
 gbx_err_t gbx_store_commit(gbx_store_t *self, gbx_batch_t **batch_p)
@@ -477,16 +527,16 @@ gbx_err_t gbx_store_commit(gbx_store_t *self, gbx_batch_t **batch_p)
         uint8_t v[8];
         next = b->seq_hi + 1;
         gbx_store_seq_key(next, v);
-        rocksdb_writebatch_put_cf(b->wb, self->ks[GBX_KS_META], GBX_STORE_META_NEXT_SEQ,
-                                  strlen(GBX_STORE_META_NEXT_SEQ), (const char *)v, sizeof v);
+        rocksdb_writebatch_wi_put_cf(b->wb, self->ks[GBX_KS_META], GBX_STORE_META_NEXT_SEQ,
+                                     strlen(GBX_STORE_META_NEXT_SEQ), (const char *)v, sizeof v);
     }
-    rocksdb_write(self->db, self->wopts, b->wb, &err);
+    rocksdb_write_writebatch_wi(self->db, self->wopts, b->wb, &err);
     if (!err && next)
         self->persisted_next = next;
     pthread_mutex_unlock(&self->commit_mx);
     if (err) {
         rc = s_fail(self, &self->opts, GBX_E_STORE_FAILED, err, "op=commit count=%d",
-                    rocksdb_writebatch_count(b->wb));
+                    rocksdb_writebatch_wi_count(b->wb));
         goto out;
     }
     if (next)

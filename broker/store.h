@@ -9,6 +9,10 @@
       GBX_KS_DEDUPE   "dedupe"    key = from agency, 0x00, message id (gbx_ingress_dedupe_key),
                                   value = the signed receipt given for it
       GBX_KS_AUDIT    "audit"     audit records
+      GBX_KS_DLQ      "dlq"       dead-lettered messages' queue entries, keyed like
+                                  "queues" (their messages stay in "messages")
+      GBX_KS_EXPIRY   "expiry"    time index: be64 due time (ms), be64 sequence, one
+                                  kind byte (broker/queue.h says which)
       GBX_KS_META     "meta"      counters: GBX_STORE_META_SCHEMA, GBX_STORE_META_NEXT_SEQ
                                   (8-byte big-endian values)
 
@@ -61,6 +65,8 @@ typedef enum {
     GBX_KS_QUEUES,
     GBX_KS_DEDUPE,
     GBX_KS_AUDIT,
+    GBX_KS_DLQ,
+    GBX_KS_EXPIRY,
     GBX_KS_META,
     GBX_KS_COUNT_
 } gbx_keyspace_t;
@@ -137,6 +143,20 @@ gbx_err_t gbx_batch_delete(gbx_batch_t *self, gbx_keyspace_t ks, const void *key
 void gbx_batch_put_seq(gbx_batch_t *self, uint64_t seq);
 /*  The number of puts and deletes queued. */
 size_t gbx_batch_count(const gbx_batch_t *self);
+/*  Reads KEY of KS as it will be once the batch is committed: the batch's
+    own latest put or delete of KEY if it has one, else the store's value.
+    Same contract as gbx_store_get. This is what lets one writer put many
+    messages into one batch (group commit) and still see, for the second
+    submit of a message id, the dedupe entry the first one put. */
+gbx_err_t gbx_batch_get(gbx_batch_t *self, gbx_keyspace_t ks, const void *key, size_t klen,
+                        uint8_t **val, size_t *vlen);
+/*  Save points: gbx_batch_mark remembers the batch as it is now;
+    gbx_batch_rollback drops everything queued since the latest mark not yet
+    rolled back to, and forgets that mark (GBX_E_STATE if there is none).
+    A writer marks before each message, so that one message's failure takes
+    back its half-built puts and leaves the others of the group. */
+void gbx_batch_mark(gbx_batch_t *self);
+gbx_err_t gbx_batch_rollback(gbx_batch_t *self);
 
 /*  Applies *batch_p atomically (synced when opts.sync; see "Durability").
     On GBX_OK the batch is consumed and *batch_p set to NULL; on error nothing

@@ -237,16 +237,19 @@ static void test_defaults_apply(void **state)
     assert_int_equal(gbx_config_int(cfg, GBX_SETTING_LIMITS_MAX_PAYLOAD_BYTES), 16 << 20);
     assert_int_equal(gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_BYTES), INT64_C(4) << 30);
     assert_int_equal(gbx_config_int(cfg, GBX_SETTING_LIMITS_MAX_ATTEMPTS), 10);
-    assert_int_equal(gbx_config_int(cfg, GBX_SETTING_LIMITS_COMMIT_MAX_DELAY_MS), 2);
+    assert_int_equal(gbx_config_int(cfg, GBX_SETTING_LIMITS_COMMIT_MAX_DELAY_MS), 0);
+    assert_int_equal(gbx_config_int(cfg, GBX_SETTING_LIMITS_SESSION_TIMEOUT_MS), 30000);
     assert_string_equal(gbx_config_str(cfg, GBX_SETTING_LISTEN_ADAPTER), "tcp://127.0.0.1:7400");
     snprintf(want, sizeof want, "%s/data", f->dir);
     assert_string_equal(gbx_config_str(cfg, GBX_SETTING_NODE_DATA_DIR), want);
     snprintf(want, sizeof want, "%s/gbxd.ctl", f->dir);
     assert_string_equal(gbx_config_str(cfg, GBX_SETTING_LISTEN_CONTROL), want);
-    /* Every setting has a value (all numeric defaults are positive). */
+    /* Every setting has a value (all numeric defaults are positive but the
+       extra group-commit wait, 0 by default). */
     for (int s = 0; s < GBX_SETTING_COUNT_; s++)
         assert_true(gbx_config_str(cfg, (gbx_setting_t)s) ||
-                    gbx_config_int(cfg, (gbx_setting_t)s) > 0);
+                    gbx_config_int(cfg, (gbx_setting_t)s) > 0 ||
+                    s == GBX_SETTING_LIMITS_COMMIT_MAX_DELAY_MS);
     assert_null(gbx_setting_default(GBX_SETTING_NODE_ID));
     assert_string_equal(gbx_setting_default(GBX_SETTING_LIMITS_ACK_TIMEOUT_MS), "30s");
     assert_true(gbx_setting_reloadable(GBX_SETTING_LIMITS_ACK_TIMEOUT_MS));

@@ -1,0 +1,57 @@
+/*  audit.c: owns the text form of audit records and their key. */
+#include "audit.h"
+
+#include <stdio.h>
+
+#include <sodium.h>
+
+void gbx_audit_begin(gbx_audit_t *rec, const char *event, uint64_t at_ms)
+{
+    rec->len = 0;
+    gbx_audit_str(rec, "v", "1");
+    gbx_audit_str(rec, "event", event);
+    gbx_audit_u64(rec, "at_ms", at_ms);
+}
+
+void gbx_audit_str(gbx_audit_t *rec, const char *key, const char *value)
+{
+    int n = snprintf(rec->buf + rec->len, sizeof rec->buf - rec->len, "%s=", key);
+    if (n < 0 || (size_t)n >= sizeof rec->buf - rec->len)
+        return;
+    rec->len += (size_t)n;
+    if (!value)
+        value = "-";
+    for (const char *p = value; *p && rec->len + 2 < sizeof rec->buf; p++) {
+        unsigned char c = (unsigned char)*p;
+        rec->buf[rec->len++] = (c >= 0x21 && c <= 0x7e) ? (char)c : '?';
+    }
+    if (rec->len + 1 < sizeof rec->buf)
+        rec->buf[rec->len++] = '\n';
+}
+
+void gbx_audit_u64(gbx_audit_t *rec, const char *key, uint64_t value)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)value);
+    gbx_audit_str(rec, key, num);
+}
+
+void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t len)
+{
+    char hex[2 * 64 + 1];
+    if (len > 64)
+        len = 64;
+    sodium_bin2hex(hex, sizeof hex, bin, len);
+    gbx_audit_str(rec, key, hex);
+}
+
+gbx_err_t gbx_audit_put(gbx_store_t *store, gbx_batch_t *batch, const gbx_audit_t *rec)
+{
+    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
+    uint64_t seq = gbx_store_next_seq(store);
+    gbx_store_seq_key(seq, key);
+    gbx_err_t rc = gbx_batch_put(batch, GBX_KS_AUDIT, key, sizeof key, rec->buf, rec->len);
+    if (rc == GBX_OK)
+        gbx_batch_put_seq(batch, seq);
+    return rc;
+}

@@ -1,0 +1,907 @@
+/*  dispatch.c: owns sessions, the in-memory window of each destination's
+    queue, deliveries in flight and their timers. */
+#include "dispatch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uthash.h>
+#include <utlist.h>
+
+#include "queue.h"
+
+#define S_WINDOW_DEFAULT 1024
+#define S_BACKOFF_MIN    100
+#define S_BACKOFF_MAX    30000
+#define S_SWEEP_EVERY_MS 1000
+#define S_SWEEP_MAX      1024 /* due keys per sweep */
+#define S_NOTICES_MAX    1024 /* kept per agency without a session */
+#define S_SCAN_MAX       4096 /* ready entries looked at per pump */
+
+typedef enum {
+    S_QUEUED = 1, /* in dest->ready; may wait for not_before */
+    S_MARKING,    /* MARK at the writer, for session sess */
+    S_INFLIGHT,   /* Deliver sent on sess; in self->inflight */
+    S_ACKING,     /* ACK at the writer */
+    S_ENDING      /* EXPIRE or DEADLETTER at the writer */
+} s_state_t;
+
+typedef struct s_session s_session_t;
+typedef struct s_dest s_dest_t;
+
+typedef struct s_entry {
+    uint64_t seq;
+    s_dest_t *dest;
+    gbx_qentry_t q;
+    s_state_t st;
+    int ack_seen;      /* an Ack came while MARKING */
+    s_session_t *sess; /* MARKING, INFLIGHT */
+    uint64_t delivery_id;
+    uint64_t deadline;           /* INFLIGHT: ack timeout; QUEUED: not before */
+    struct s_entry *prev, *next; /* dest->ready or self->inflight */
+    UT_hash_handle hh;           /* self->entries, by seq */
+} s_entry_t;
+
+struct s_dest {
+    char id[GBX_ID_MAX + 1];
+    s_entry_t *ready; /* utlist DL, seq order but for retries (at the head) */
+    size_t nready;
+    uint64_t cursor; /* entries with seq >= cursor may be in the store only */
+    int caught_up;   /* every durable entry of the queue is in memory */
+    UT_hash_handle hh;
+};
+
+typedef struct s_notice {
+    uint8_t message_id[GBX_MSG_ID_BYTES];
+    gbx_err_t reason;
+    struct s_notice *next;
+} s_notice_t;
+
+typedef struct s_agency {
+    char id[GBX_ID_MAX + 1];
+    s_notice_t *notices; /* utlist LL, oldest first */
+    size_t nnotices;
+    UT_hash_handle hh;
+} s_agency_t;
+
+struct s_session {
+    uint8_t rid[GBX_JOB_RID_MAX];
+    size_t rid_len;
+    char agency[GBX_ID_MAX + 1];
+    uint32_t credit_msgs;
+    uint64_t credit_bytes;
+    uint64_t last_seen;
+    size_t inflight;
+    UT_hash_handle hh;
+};
+
+struct gbx_dispatch {
+    gbx_dispatch_opts_t o;
+    s_entry_t *entries;   /* every message in memory, by seq */
+    s_entry_t *inflight;  /* utlist DL, by deadline (constant timeout: FIFO) */
+    s_dest_t *dests;      /* agencies of this node */
+    s_agency_t *agencies; /* notices waiting */
+    s_session_t *sessions;
+    size_t pending; /* jobs at the writer */
+    size_t sweep_pending;
+    uint64_t next_sweep;
+    gbx_dispatch_stats_t st;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t s_realtime(void *arg)
+{
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t s_now(gbx_dispatch_t *self)
+{
+    return self->o.clock(self->o.clock_arg);
+}
+
+static void s_log(gbx_dispatch_t *self, const char *fmt, ...)
+{
+    if (!self->o.log)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    self->o.log(self->o.log_arg, line);
+}
+
+static void s_hex16(const uint8_t id[GBX_MSG_ID_BYTES], char out[2 * GBX_MSG_ID_BYTES + 1])
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < GBX_MSG_ID_BYTES; i++) {
+        out[2 * i] = hx[id[i] >> 4];
+        out[2 * i + 1] = hx[id[i] & 15];
+    }
+    out[2 * GBX_MSG_ID_BYTES] = '\0';
+}
+
+static void s_give(gbx_dispatch_t *self, gbx_job_t *job)
+{
+    self->pending++;
+    self->o.job(self->o.arg, job);
+}
+
+static s_dest_t *s_dest(gbx_dispatch_t *self, const char *id)
+{
+    s_dest_t *d = NULL;
+    HASH_FIND_STR(self->dests, id, d);
+    return d;
+}
+
+static s_entry_t *s_entry(gbx_dispatch_t *self, uint64_t seq)
+{
+    s_entry_t *e = NULL;
+    HASH_FIND(hh, self->entries, &seq, sizeof seq, e);
+    return e;
+}
+
+static s_entry_t *s_entry_add(gbx_dispatch_t *self, s_dest_t *d, uint64_t seq,
+                              const gbx_qentry_t *q)
+{
+    s_entry_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->seq = seq;
+    e->dest = d;
+    if (q)
+        e->q = *q;
+    HASH_ADD(hh, self->entries, seq, sizeof e->seq, e);
+    self->st.in_memory++;
+    return e;
+}
+
+static void s_entry_free(gbx_dispatch_t *self, s_entry_t *e)
+{
+    HASH_DEL(self->entries, e);
+    self->st.in_memory--;
+    free(e);
+}
+
+/*  Puts E (not in a list) into its destination's ready list. */
+static void s_ready(s_entry_t *e, int at_head, uint64_t not_before)
+{
+    e->st = S_QUEUED;
+    e->sess = NULL;
+    e->deadline = not_before;
+    if (at_head)
+        DL_PREPEND2(e->dest->ready, e, prev, next);
+    else
+        DL_APPEND2(e->dest->ready, e, prev, next);
+    e->dest->nready++;
+}
+
+static void s_unready(s_entry_t *e)
+{
+    DL_DELETE2(e->dest->ready, e, prev, next);
+    e->dest->nready--;
+    e->prev = e->next = NULL;
+}
+
+/*  The store still holds E but memory lets it go: the next refill finds it. */
+static void s_forget(gbx_dispatch_t *self, s_entry_t *e)
+{
+    s_dest_t *d = e->dest;
+    if (d && d->cursor > e->seq)
+        d->cursor = e->seq;
+    if (d)
+        d->caught_up = 0;
+    s_entry_free(self, e);
+}
+
+/* --------------------------------------------------------------- notices */
+
+static s_session_t *s_session_of(gbx_dispatch_t *self, const char *agency)
+{
+    s_session_t *s, *tmp;
+    HASH_ITER(hh, self->sessions, s, tmp)
+    if (strcmp(s->agency, agency) == 0)
+        return s;
+    return NULL;
+}
+
+static void s_close_session(gbx_dispatch_t *self, s_session_t *s, const char *why);
+
+static int s_send_notice(gbx_dispatch_t *self, s_session_t *s, const uint8_t *message_id,
+                         gbx_err_t reason)
+{
+    uint8_t *p1 = NULL;
+    size_t l1 = 0;
+    if (gbx_frame_notice(message_id, reason, NULL, &p1, &l1) != GBX_OK)
+        return -1;
+    int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, NULL, 0, NULL);
+    free(p1);
+    if (r == 0)
+        self->st.notices_sent++;
+    return r;
+}
+
+/*  Tells AGENCY (the sender) what became of its message: now, or when a
+    session of it opens. */
+static void s_notice(gbx_dispatch_t *self, const char *agency, const uint8_t *message_id,
+                     gbx_err_t reason)
+{
+    s_session_t *s = s_session_of(self, agency);
+    if (s && s_send_notice(self, s, message_id, reason) == 0)
+        return;
+    if (s)
+        s_close_session(self, s, "send failed");
+    s_agency_t *a = NULL;
+    HASH_FIND_STR(self->agencies, agency, a);
+    if (!a) {
+        a = calloc(1, sizeof *a);
+        if (!a) {
+            self->st.notices_dropped++;
+            return;
+        }
+        snprintf(a->id, sizeof a->id, "%s", agency);
+        HASH_ADD_STR(self->agencies, id, a);
+    }
+    if (a->nnotices >= S_NOTICES_MAX) { /* the audit trail keeps the record */
+        s_notice_t *old = a->notices;
+        LL_DELETE(a->notices, old);
+        free(old);
+        a->nnotices--;
+        self->st.notices_dropped++;
+    }
+    s_notice_t *n = calloc(1, sizeof *n);
+    if (!n) {
+        self->st.notices_dropped++;
+        return;
+    }
+    memcpy(n->message_id, message_id, GBX_MSG_ID_BYTES);
+    n->reason = reason;
+    LL_APPEND(a->notices, n);
+    a->nnotices++;
+}
+
+static void s_flush_notices(gbx_dispatch_t *self, s_session_t *s)
+{
+    s_agency_t *a = NULL;
+    HASH_FIND_STR(self->agencies, s->agency, a);
+    while (a && a->notices) {
+        s_notice_t *n = a->notices;
+        if (s_send_notice(self, s, n->message_id, n->reason) != 0)
+            return;
+        LL_DELETE(a->notices, n);
+        a->nnotices--;
+        free(n);
+    }
+}
+
+/* -------------------------------------------------------------- sessions */
+
+static s_session_t *s_session(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len)
+{
+    s_session_t *s = NULL;
+    HASH_FIND(hh, self->sessions, rid, rid_len, s);
+    return s;
+}
+
+/*  Takes E back from flight (ack timeout, session closed): queued again
+    after a backoff, or expired, or dead-lettered. */
+static void s_return(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
+{
+    if (e->st == S_INFLIGHT) {
+        DL_DELETE2(self->inflight, e, prev, next);
+        e->prev = e->next = NULL;
+        self->st.inflight--;
+    }
+    if (e->sess && e->sess->inflight)
+        e->sess->inflight--;
+    e->sess = NULL;
+    gbx_job_kind_t kind = 0;
+    if (now >= e->q.expires_at_ms)
+        kind = GBX_JOB_EXPIRE;
+    else if (e->q.attempts >= self->o.max_attempts)
+        kind = GBX_JOB_DEADLETTER;
+    if (kind) {
+        gbx_job_t *job = gbx_job_new(kind);
+        if (!job) { /* try again later from the store */
+            s_forget(self, e);
+            return;
+        }
+        e->st = S_ENDING;
+        snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
+        job->seq = e->seq;
+        s_give(self, job);
+        return;
+    }
+    uint64_t back = self->o.backoff_min_ms;
+    for (uint32_t i = 1; i < e->q.attempts && back < self->o.backoff_max_ms; i++)
+        back *= 2;
+    if (back > self->o.backoff_max_ms)
+        back = self->o.backoff_max_ms;
+    s_ready(e, 1, now + back);
+}
+
+static void s_close_session(gbx_dispatch_t *self, s_session_t *s, const char *why)
+{
+    uint64_t now = s_now(self);
+    s_entry_t *e, *tmp;
+    /* deliveries in flight on it go back; MARKING ones see sess == NULL */
+    DL_FOREACH_SAFE2(self->inflight, e, tmp, next)
+    if (e->sess == s)
+        s_return(self, e, now);
+    HASH_ITER(hh, self->entries, e, tmp)
+    if (e->sess == s)
+        e->sess = NULL;
+    s_log(self, "GBX-SESSION-CLOSED agency=%s why=%s", s->agency, why);
+    HASH_DEL(self->sessions, s);
+    free(s);
+    self->st.sessions_closed++;
+}
+
+void gbx_dispatch_seen(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len, const char *agency)
+{
+    if (!self || !rid || rid_len == 0 || rid_len > GBX_JOB_RID_MAX || !agency)
+        return;
+    s_session_t *s = s_session(self, rid, rid_len);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return;
+        memcpy(s->rid, rid, rid_len);
+        s->rid_len = rid_len;
+        snprintf(s->agency, sizeof s->agency, "%s", agency);
+        HASH_ADD(hh, self->sessions, rid, rid_len, s);
+        self->st.sessions_opened++;
+        s_log(self, "GBX-SESSION-OPENED agency=%s", s->agency);
+        s->last_seen = s_now(self);
+        s_flush_notices(self, s);
+        return;
+    }
+    s->last_seen = s_now(self);
+}
+
+/* ---------------------------------------------------------------- refill */
+
+/*  Reads queued entries of D from the store into memory, from its cursor,
+    until the window is full or the queue ends (then D is caught up). */
+static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
+{
+    if (d->caught_up || d->nready >= self->o.window / 2)
+        return;
+    size_t dl = strlen(d->id);
+    uint8_t prefix[GBX_ID_MAX + 1];
+    memcpy(prefix, d->id, dl);
+    prefix[dl] = 0;
+    gbx_store_iter_t *it = NULL;
+    if (gbx_store_iter_new(self->o.store, GBX_KS_QUEUES, prefix, dl + 1, &it) != GBX_OK)
+        return;
+    uint8_t key[GBX_QUEUE_KEY_MAX];
+    size_t klen = 0;
+    if (gbx_store_queue_key(d->id, d->cursor, key, sizeof key, &klen) == GBX_OK)
+        gbx_store_iter_seek(it, key, klen);
+    int ended = 1;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        if (d->nready >= self->o.window) {
+            ended = 0;
+            break;
+        }
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        if (kl != dl + 1 + GBX_STORE_SEQ_KEY_BYTES)
+            continue;
+        uint64_t seq = gbx_store_seq_from_key(k + dl + 1);
+        d->cursor = seq + 1;
+        if (s_entry(self, seq))
+            continue; /* in flight, or a job of ours is pending */
+        gbx_qentry_t q;
+        if (gbx_qentry_decode(v, vl, &q) != GBX_OK)
+            continue;
+        s_entry_t *e = s_entry_add(self, d, seq, &q);
+        if (!e) {
+            ended = 0;
+            break;
+        }
+        s_ready(e, 0, 0);
+    }
+    if (gbx_store_iter_error(it) != GBX_OK)
+        ended = 0;
+    gbx_store_iter_destroy(&it);
+    if (ended)
+        d->caught_up = 1;
+}
+
+/* ---------------------------------------------------------------- deliver */
+
+/*  Starts delivering E to session S: credit taken, MARK to the writer. */
+static void s_start(gbx_dispatch_t *self, s_entry_t *e, s_session_t *s)
+{
+    gbx_job_t *job = gbx_job_new(GBX_JOB_MARK);
+    if (!job)
+        return;
+    s_unready(e);
+    e->st = S_MARKING;
+    e->sess = s;
+    e->ack_seen = 0;
+    s->credit_msgs--;
+    s->credit_bytes -= e->q.size;
+    s->inflight++;
+    snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
+    job->seq = e->seq;
+    s_give(self, job);
+}
+
+/*  Payload bytes of a message of stored size SIZE (what byte credit counts). */
+static uint64_t s_cost(const s_entry_t *e)
+{
+    return e->q.size;
+}
+
+/*  Hands D's ready messages to its credited sessions. */
+static void s_pump(gbx_dispatch_t *self, s_dest_t *d, uint64_t now)
+{
+    s_refill(self, d);
+    s_session_t *s, *tmp;
+    HASH_ITER(hh, self->sessions, s, tmp)
+    {
+        if (strcmp(s->agency, d->id) != 0)
+            continue;
+        size_t scanned = 0;
+        s_entry_t *e = d->ready, *next;
+        while (e && s->credit_msgs > 0 && s->credit_bytes > 0 && scanned++ < S_SCAN_MAX) {
+            next = e->next;
+            if (e->deadline <= now && s_cost(e) <= s->credit_bytes)
+                s_start(self, e, s);
+            e = next;
+            if (!e && d->nready < self->o.window / 2 && !d->caught_up) {
+                s_refill(self, d);
+                e = d->ready;
+            }
+        }
+    }
+}
+
+/*  MARK done for E: read the message and send it. */
+static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
+{
+    s_session_t *s = e->sess;
+    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
+    gbx_store_seq_key(e->seq, key);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    gbx_envelope_t *env = NULL;
+    uint8_t *p1 = NULL;
+    size_t l1 = 0;
+    if (gbx_store_get(self->o.store, GBX_KS_MESSAGES, key, sizeof key, &v, &vlen) != GBX_OK || !v ||
+        vlen < 4) {
+        free(v);
+        s_log(self, "GBX-DELIVER-FAILED seq=%llu why=message-unreadable",
+              (unsigned long long)e->seq);
+        s_return(self, e, now);
+        return;
+    }
+    size_t elen = (size_t)v[0] << 24 | (size_t)v[1] << 16 | (size_t)v[2] << 8 | v[3];
+    if (elen > vlen - 4 || gbx_envelope_decode(v + 4, elen, &env) != GBX_OK ||
+        gbx_frame_deliver(e->delivery_id, e->q.attempts, env, &p1, &l1) != GBX_OK) {
+        gbx_envelope_destroy(&env);
+        free(v);
+        s_log(self, "GBX-DELIVER-FAILED seq=%llu why=message-undecodable",
+              (unsigned long long)e->seq);
+        s_return(self, e, now);
+        return;
+    }
+    gbx_envelope_destroy(&env);
+    e->st = S_INFLIGHT;
+    e->deadline = now + self->o.ack_timeout_ms;
+    DL_APPEND2(self->inflight, e, prev, next);
+    self->st.inflight++;
+    int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, v + 4 + elen, vlen - 4 - elen, v);
+    free(p1);
+    if (r != 0) {
+        s_close_session(self, s, "send failed"); /* returns e as well */
+        return;
+    }
+    self->st.delivered++;
+    if (e->q.attempts > 1)
+        self->st.redelivered++;
+}
+
+/* ------------------------------------------------------------------ frames */
+
+static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
+{
+    uint64_t seq = gbx_delivery_seq(delivery_id);
+    s_entry_t *e = s_entry(self, seq);
+    if (e && strcmp(e->dest->id, s->agency) != 0)
+        return; /* another agency's message */
+    if (e && (e->st == S_ACKING || e->st == S_ENDING))
+        return;
+    if (e && e->st == S_MARKING) {
+        e->ack_seen = 1; /* the MARK's return turns into an ACK */
+        e->delivery_id = delivery_id;
+        return;
+    }
+    s_dest_t *d = s_dest(self, s->agency);
+    if (!d)
+        return;
+    gbx_job_t *job = gbx_job_new(GBX_JOB_ACK);
+    if (!job)
+        return; /* the message is delivered again: at least once */
+    if (!e) {
+        e = s_entry_add(self, d, seq, NULL);
+        if (!e) {
+            gbx_job_free(job);
+            return;
+        }
+    } else if (e->st == S_INFLIGHT) {
+        DL_DELETE2(self->inflight, e, prev, next);
+        e->prev = e->next = NULL;
+        self->st.inflight--;
+        if (e->sess && e->sess->inflight)
+            e->sess->inflight--;
+        e->sess = NULL;
+    } else if (e->st == S_QUEUED) {
+        s_unready(e);
+    }
+    e->st = S_ACKING;
+    snprintf(job->dest, sizeof job->dest, "%s", d->id);
+    job->seq = seq;
+    job->delivery_id = delivery_id;
+    s_give(self, job);
+}
+
+void gbx_dispatch_frame(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len,
+                        const char *agency, const gbx_frame_t *frame)
+{
+    if (!self || !frame)
+        return;
+    s_session_t *s = s_session(self, rid, rid_len);
+    if (!s)
+        return; /* gbx_dispatch_seen comes first */
+    const Gbx__V1__Frame *f = gbx_frame_message(frame);
+    switch (gbx_frame_kind(frame)) {
+    case GBX_FRAME_CREDIT: {
+        const Gbx__V1__Credit *c = f->credit;
+        uint64_t m = (uint64_t)s->credit_msgs + c->messages;
+        s->credit_msgs = m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
+        s->credit_bytes =
+            c->bytes > UINT64_MAX - s->credit_bytes ? UINT64_MAX : s->credit_bytes + c->bytes;
+        s_dest_t *d = s_dest(self, agency);
+        if (d)
+            s_pump(self, d, s_now(self));
+        break;
+    }
+    case GBX_FRAME_ACK:
+        for (size_t i = 0; i < f->ack->n_delivery_ids; i++)
+            s_ack(self, s, f->ack->delivery_ids[i]);
+        break;
+    case GBX_FRAME_PING: {
+        uint8_t *p1 = NULL;
+        size_t l1 = 0;
+        if (gbx_frame_pong(f->tag, f->ping->nonce, &p1, &l1) == GBX_OK) {
+            int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, NULL, 0, NULL);
+            free(p1);
+            if (r != 0)
+                s_close_session(self, s, "send failed");
+        }
+        break;
+    }
+    default: /* Pong: being seen is all it does */
+        break;
+    }
+}
+
+void gbx_dispatch_accepted(gbx_dispatch_t *self, const gbx_job_t *job)
+{
+    if (!self || !job || job->sub.result.reason != GBX_OK || job->sub.result.duplicate ||
+        !job->sub.result.seq)
+        return;
+    s_dest_t *d = s_dest(self, job->sub.result.dest);
+    if (!d)
+        return;
+    uint64_t seq = job->sub.result.seq;
+    if (seq < d->cursor || s_entry(self, seq))
+        return; /* a refill found it already */
+    if (!d->caught_up || d->nready >= self->o.window) {
+        d->caught_up = 0; /* the store has it; a refill will read it */
+        return;
+    }
+    const gbx_header_t *h = gbx_envelope_header(gbx_frame_envelope(job->sub.frame));
+    gbx_qentry_t q;
+    memset(&q, 0, sizeof q);
+    q.size = job->sub.size;
+    q.expires_at_ms = h->expires_at_ms;
+    snprintf(q.from, sizeof q.from, "%s", h->from_agency);
+    memcpy(q.message_id, job->sub.msg_id, GBX_MSG_ID_BYTES);
+    s_entry_t *e = s_entry_add(self, d, seq, &q);
+    if (!e) {
+        d->caught_up = 0;
+        return;
+    }
+    d->cursor = seq + 1;
+    s_ready(e, 0, 0);
+    s_pump(self, d, s_now(self));
+}
+
+void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
+{
+    if (!self || !job)
+        return;
+    if (self->pending)
+        self->pending--;
+    uint64_t now = s_now(self);
+    int ok = job->commit == GBX_OK && job->rc == GBX_OK;
+    s_entry_t *e = job->kind == GBX_JOB_FORGET ? NULL : s_entry(self, job->seq);
+    char idhex[2 * GBX_MSG_ID_BYTES + 1];
+    switch (job->kind) {
+    case GBX_JOB_MARK:
+        if (!e)
+            break;
+        if (job->commit != GBX_OK) { /* not marked: back to queued */
+            if (e->sess && e->sess->inflight)
+                e->sess->inflight--;
+            s_forget(self, e);
+            break;
+        }
+        if (job->rc != GBX_OK) { /* gone from the queue meanwhile */
+            if (e->sess && e->sess->inflight)
+                e->sess->inflight--;
+            s_entry_free(self, e);
+            break;
+        }
+        e->q = job->entry;
+        e->delivery_id = gbx_delivery_id(e->seq, e->q.deliveries);
+        if (e->ack_seen) { /* acked while marking: do not send */
+            if (e->sess && e->sess->inflight)
+                e->sess->inflight--;
+            e->sess = NULL;
+            gbx_job_t *ack = gbx_job_new(GBX_JOB_ACK);
+            if (!ack) {
+                s_forget(self, e);
+                break;
+            }
+            e->st = S_ACKING;
+            snprintf(ack->dest, sizeof ack->dest, "%s", e->dest->id);
+            ack->seq = e->seq;
+            ack->delivery_id = e->delivery_id;
+            s_give(self, ack);
+            break;
+        }
+        if (!e->sess) { /* its session closed meanwhile */
+            e->st = S_INFLIGHT;
+            DL_APPEND2(self->inflight, e, prev, next);
+            self->st.inflight++;
+            s_return(self, e, now);
+            break;
+        }
+        s_send_deliver(self, e, now);
+        break;
+    case GBX_JOB_ACK:
+        if (ok)
+            self->st.acked++;
+        if (!e)
+            break;
+        if (job->commit != GBX_OK)
+            s_forget(self, e); /* not recorded: delivered again later */
+        else
+            s_entry_free(self, e);
+        break;
+    case GBX_JOB_EXPIRE:
+    case GBX_JOB_DEADLETTER:
+        if (self->sweep_pending && job->delivery_id == 1)
+            self->sweep_pending--;
+        if (ok) {
+            int dead = job->kind == GBX_JOB_DEADLETTER;
+            if (dead)
+                self->st.dead_lettered++;
+            else
+                self->st.expired++;
+            s_hex16(job->entry.message_id, idhex);
+            s_log(self, "GBX-%s seq=%llu message_id=%s from=%s to=%s",
+                  dead ? "DEAD-LETTERED" : "EXPIRED", (unsigned long long)job->seq, idhex,
+                  job->entry.from, job->dest);
+            if (job->entry.from[0])
+                s_notice(self, job->entry.from, job->entry.message_id,
+                         dead ? GBX_E_DEAD_LETTERED : GBX_E_EXPIRED);
+        }
+        if (e) {
+            if (job->commit != GBX_OK)
+                s_forget(self, e);
+            else
+                s_entry_free(self, e);
+        }
+        break;
+    case GBX_JOB_FORGET:
+        if (self->sweep_pending)
+            self->sweep_pending--;
+        break;
+    default:
+        break;
+    }
+    gbx_job_free(job);
+    s_dest_t *d, *tmp;
+    HASH_ITER(hh, self->dests, d, tmp)
+    s_pump(self, d, now);
+}
+
+/* ------------------------------------------------------------------ timers */
+
+/*  Due keys up to NOW: expire queued messages, forget old dedupe records. */
+static void s_sweep(gbx_dispatch_t *self, uint64_t now)
+{
+    if (self->sweep_pending || now < self->next_sweep)
+        return;
+    self->next_sweep = now + S_SWEEP_EVERY_MS;
+    gbx_store_iter_t *it = NULL;
+    if (gbx_store_iter_new(self->o.store, GBX_KS_EXPIRY, NULL, 0, &it) != GBX_OK)
+        return;
+    for (size_t n = 0; gbx_store_iter_valid(it) && n < S_SWEEP_MAX; gbx_store_iter_next(it)) {
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        uint64_t at = 0, seq = 0;
+        gbx_due_kind_t kind;
+        if (gbx_due_parse(k, kl, &at, &seq, &kind) != GBX_OK)
+            continue;
+        if (at > now)
+            break;
+        n++;
+        if (kind == GBX_DUE_DEDUPE) {
+            gbx_job_t *job = gbx_job_new(GBX_JOB_FORGET);
+            if (!job || !(job->val = malloc(vl ? vl : 1))) {
+                gbx_job_free(job);
+                break;
+            }
+            memcpy(job->due, k, GBX_DUE_KEY_LEN);
+            memcpy(job->val, v, vl);
+            job->vlen = vl;
+            self->sweep_pending++;
+            s_give(self, job);
+            continue;
+        }
+        /* a queued message past its time; in flight ones end on return */
+        char dest[GBX_ID_MAX + 1];
+        if (vl == 0 || vl > GBX_ID_MAX)
+            continue;
+        memcpy(dest, v, vl);
+        dest[vl] = '\0';
+        s_dest_t *d = s_dest(self, dest);
+        s_entry_t *e = s_entry(self, seq);
+        if (!d || (e && e->st != S_QUEUED))
+            continue;
+        gbx_job_t *job = gbx_job_new(GBX_JOB_EXPIRE);
+        if (!job)
+            break;
+        if (!e) {
+            e = s_entry_add(self, d, seq, NULL);
+            if (!e) {
+                gbx_job_free(job);
+                break;
+            }
+        } else {
+            s_unready(e);
+        }
+        e->st = S_ENDING;
+        snprintf(job->dest, sizeof job->dest, "%s", dest);
+        job->seq = seq;
+        job->delivery_id = 1; /* marks a sweep job */
+        self->sweep_pending++;
+        s_give(self, job);
+    }
+    gbx_store_iter_destroy(&it);
+}
+
+void gbx_dispatch_tick(gbx_dispatch_t *self)
+{
+    if (!self)
+        return;
+    uint64_t now = s_now(self);
+    /* ack timeouts: the list is in deadline order */
+    while (self->inflight && self->inflight->deadline <= now) {
+        s_entry_t *e = self->inflight;
+        char idhex[2 * GBX_MSG_ID_BYTES + 1];
+        s_hex16(e->q.message_id, idhex);
+        s_log(self, "GBX-ACK-TIMEOUT seq=%llu message_id=%s to=%s attempt=%u",
+              (unsigned long long)e->seq, idhex, e->dest->id, (unsigned)e->q.attempts);
+        s_return(self, e, now);
+    }
+    /* silent sessions */
+    s_session_t *s, *tmp;
+    HASH_ITER(hh, self->sessions, s, tmp)
+    if (now > s->last_seen + self->o.session_timeout_ms)
+        s_close_session(self, s, "timeout");
+    s_sweep(self, now);
+    s_dest_t *d, *dt;
+    HASH_ITER(hh, self->dests, d, dt)
+    s_pump(self, d, now);
+}
+
+/* ------------------------------------------------------------- life cycle */
+
+gbx_err_t gbx_dispatch_new(const gbx_dispatch_opts_t *opts, gbx_dispatch_t **out)
+{
+    if (!opts || !out || !opts->store || !opts->registry || !opts->node_id || !opts->send ||
+        !opts->job || opts->max_attempts == 0 || opts->ack_timeout_ms == 0 ||
+        opts->session_timeout_ms == 0)
+        return GBX_E_ARG;
+    gbx_dispatch_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return GBX_E_NOMEM;
+    self->o = *opts;
+    if (!self->o.window)
+        self->o.window = S_WINDOW_DEFAULT;
+    if (!self->o.backoff_min_ms)
+        self->o.backoff_min_ms = S_BACKOFF_MIN;
+    if (!self->o.backoff_max_ms)
+        self->o.backoff_max_ms = S_BACKOFF_MAX;
+    if (!self->o.clock)
+        self->o.clock = s_realtime;
+    size_t n = gbx_registry_agency_count(opts->registry);
+    for (size_t i = 0; i < n; i++) {
+        const gbx_agency_t *a = gbx_registry_agency_at(opts->registry, i);
+        if (strcmp(a->node, opts->node_id) != 0)
+            continue;
+        s_dest_t *d = calloc(1, sizeof *d);
+        if (!d) {
+            gbx_dispatch_destroy(&self);
+            return GBX_E_NOMEM;
+        }
+        snprintf(d->id, sizeof d->id, "%s", a->id);
+        HASH_ADD_STR(self->dests, id, d);
+    }
+    *out = self;
+    return GBX_OK;
+}
+
+void gbx_dispatch_destroy(gbx_dispatch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gbx_dispatch_t *self = *self_p;
+    s_entry_t *e, *et;
+    HASH_ITER(hh, self->entries, e, et)
+    {
+        HASH_DEL(self->entries, e);
+        free(e);
+    }
+    s_dest_t *d, *dt;
+    HASH_ITER(hh, self->dests, d, dt)
+    {
+        HASH_DEL(self->dests, d);
+        free(d);
+    }
+    s_agency_t *a, *at;
+    HASH_ITER(hh, self->agencies, a, at)
+    {
+        s_notice_t *n, *nt;
+        LL_FOREACH_SAFE(a->notices, n, nt)
+        free(n);
+        HASH_DEL(self->agencies, a);
+        free(a);
+    }
+    s_session_t *s, *st;
+    HASH_ITER(hh, self->sessions, s, st)
+    {
+        HASH_DEL(self->sessions, s);
+        free(s);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+void gbx_dispatch_stats(const gbx_dispatch_t *self, gbx_dispatch_stats_t *out)
+{
+    if (self && out)
+        *out = self->st;
+}
+
+size_t gbx_dispatch_pending(const gbx_dispatch_t *self)
+{
+    return self ? self->pending : 0;
+}

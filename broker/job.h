@@ -1,0 +1,65 @@
+/*  gbx_job: one unit of work passed between gbxd's threads.
+
+        loop thread --SUBMIT--> verify workers --SUBMIT--> writer --> loop
+        loop thread --MARK, ACK, EXPIRE, DEADLETTER, FORGET--> writer --> loop
+
+    The loop thread (broker/gbxd.c) owns the sockets and makes jobs; a
+    verify worker runs stage 1 of admission on a SUBMIT (gbx_checker_run);
+    the writer (broker/writer.h) applies a group of jobs to one batch,
+    commits it and hands every job back to the loop, which answers or acts
+    on the result and frees the job. A job belongs to one thread at a time:
+    the channel hand-off is the only synchronisation it needs. */
+#ifndef GBX_JOB_H
+#define GBX_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "gbx/err.h"
+#include "ingress.h"
+#include "queue.h"
+
+#define GBX_JOB_RID_MAX 256 /* bytes of a ROUTER routing id */
+
+typedef enum {
+    GBX_JOB_SUBMIT = 1, /* admit a message (gbx_ingress stages 1 to 3) */
+    GBX_JOB_MARK,       /* gbx_queue_mark: about to deliver */
+    GBX_JOB_ACK,        /* gbx_queue_ack */
+    GBX_JOB_EXPIRE,     /* gbx_queue_expire */
+    GBX_JOB_DEADLETTER, /* gbx_queue_deadletter */
+    GBX_JOB_FORGET      /* gbx_queue_forget: a dedupe record's time is up */
+} gbx_job_kind_t;
+
+typedef struct gbx_job {
+    gbx_job_kind_t kind;
+    /* the session it came from (SUBMIT: where the answer goes) */
+    uint8_t rid[GBX_JOB_RID_MAX];
+    size_t rid_len;
+    /* SUBMIT: the received parts after the routing id (owned) */
+    zmq_msg_t *msgs;
+    size_t nmsgs;
+    size_t wire_bytes; /* their total size */
+    gbx_submission_t sub;
+    uint8_t *reply; /* part 1 of the answer, set by the writer */
+    size_t reply_len;
+    /* delivery operations */
+    char dest[GBX_ID_MAX + 1];
+    uint64_t seq;
+    uint64_t delivery_id;
+    uint8_t due[GBX_DUE_KEY_LEN]; /* FORGET */
+    uint8_t *val;                 /* FORGET: the dedupe key (owned) */
+    size_t vlen;
+    /* result, set by the writer */
+    gbx_err_t rc;       /* the operation's (GBX_E_STATE: not in that state) */
+    gbx_err_t commit;   /* the group's commit */
+    gbx_qentry_t entry; /* the queue entry (MARK: after the mark) */
+} gbx_job_t;
+
+/*  A zeroed job of KIND; NULL when out of memory. */
+gbx_job_t *gbx_job_new(gbx_job_kind_t kind);
+/*  Frees JOB and everything it owns (messages closed). NULL-safe. */
+void gbx_job_free(gbx_job_t *job);
+
+#endif

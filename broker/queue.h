@@ -1,0 +1,115 @@
+/*  gbx_queue: the durable records of delivery (issue 3, deliverable 4;
+    proto/spec/5-adapter.md section 7) and the batch operations that move a
+    message through its states. Only the writer thread calls the operations
+    (they read through the batch, gbx_batch_get, so several operations on
+    one message in one group commit see each other).
+
+    Records (keyspaces: store.h):
+      queues[dest 0x00 be64 seq] = queue entry   the message is queued or in
+                                                 flight (in flight is a state
+                                                 in memory only: broker/
+                                                 dispatch.h)
+      dlq[dest 0x00 be64 seq]    = queue entry   dead-lettered
+      messages[be64 seq]         = be32 envelope length || envelope || payload
+      expiry[due key]            = kind-specific value (below)
+
+    Queue entry value, big-endian:
+        be64 size          bytes of messages[seq] (what queue limits count)
+        be64 expires_at_ms the header's
+        be32 deliveries    Deliver frames sent over the message's life
+        be32 attempts      deliveries since it was accepted or replayed
+        u8   n, n bytes    from_agency
+        16 bytes           message_id
+    An 8-byte value (written before this format) is a size alone.
+
+    Due keys (the "expiry" keyspace): be64 at_ms || be64 seq || kind, so a
+    sweep reads the keyspace from its start up to now:
+        GBX_DUE_EXPIRE  'Q'  value = dest: the queued message seq expires at
+                             at_ms (= expires_at_ms)
+        GBX_DUE_DEDUPE  'D'  value = dedupe key: forget that message id at
+                             at_ms (expires_at_ms + clock skew, at least the
+                             dedupe window after acceptance)
+
+    Delivery ids (5-adapter.md section 7.2): be64 seq << 24 | deliveries.
+    Each Deliver follows the durable increment of "deliveries" (gbx_queue_
+    mark), so an id is never reused, even across crashes, and every id
+    names its message: an ack of an earlier delivery finds it. */
+#ifndef GBX_QUEUE_H
+#define GBX_QUEUE_H
+
+#include <stdint.h>
+
+#include "audit.h"
+#include "gbx/envelope.h"
+#include "gbx/err.h"
+#include "gbx/identity.h"
+#include "store.h"
+
+#define GBX_QENTRY_MAX         (8 + 8 + 4 + 4 + 1 + GBX_ID_MAX + GBX_MSG_ID_BYTES)
+#define GBX_DUE_KEY_LEN        17u
+#define GBX_QUEUE_KEY_MAX      (GBX_STORE_DEST_MAX + 1 + GBX_STORE_SEQ_KEY_BYTES)
+#define GBX_DELIVERY_SEQ_SHIFT 24u
+
+typedef struct {
+    uint64_t size;
+    uint64_t expires_at_ms;
+    uint32_t deliveries;
+    uint32_t attempts;
+    char from[GBX_ID_MAX + 1];
+    uint8_t message_id[GBX_MSG_ID_BYTES];
+} gbx_qentry_t;
+
+typedef enum { GBX_DUE_EXPIRE = 'Q', GBX_DUE_DEDUPE = 'D' } gbx_due_kind_t;
+
+/*  OUT gets GBX_QENTRY_MAX bytes at most; *len the length used. */
+void gbx_qentry_encode(const gbx_qentry_t *e, uint8_t out[GBX_QENTRY_MAX], size_t *len);
+/*  GBX_E_STATE for a value that is not a queue entry (a damaged store). */
+gbx_err_t gbx_qentry_decode(const uint8_t *v, size_t len, gbx_qentry_t *out);
+
+void gbx_due_key(uint64_t at_ms, uint64_t seq, gbx_due_kind_t kind, uint8_t out[GBX_DUE_KEY_LEN]);
+/*  GBX_E_STATE if KEY is not a due key. */
+gbx_err_t gbx_due_parse(const uint8_t *key, size_t len, uint64_t *at_ms, uint64_t *seq,
+                        gbx_due_kind_t *kind);
+
+uint64_t gbx_delivery_id(uint64_t seq, uint32_t deliveries);
+uint64_t gbx_delivery_seq(uint64_t delivery_id);
+
+/* ------------------------------------------------------------ operations
+
+   Each adds to BATCH everything one transition writes, its audit record
+   included (at AT_MS), and fills *E (may be NULL) with the entry as it was
+   before. GBX_E_STATE when the message is not in the state the operation
+   starts from (e.g. already acked): nothing is added, and the caller drops
+   the operation; a second ack is not an error of the sender. */
+
+/*  New message: the queue entry and its expiry due key (the message value
+    and dedupe record are the ingress's). */
+gbx_err_t gbx_queue_enqueue(gbx_batch_t *batch, const char *dest, uint64_t seq,
+                            const gbx_qentry_t *e);
+/*  queued -> in flight: deliveries + 1, attempts + 1; audit DELIVERED.
+    *E gets the entry after the increment (its deliveries make the delivery
+    id). */
+gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                         uint64_t at_ms, gbx_qentry_t *e);
+/*  queued/in flight -> acked: deletes the entry, the message, the due key;
+    audit ACKED (with DELIVERY_ID and BY, the acking agency). */
+gbx_err_t gbx_queue_ack(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                        uint64_t delivery_id, uint64_t at_ms, gbx_qentry_t *e);
+/*  -> expired: as ack, audit EXPIRED. */
+gbx_err_t gbx_queue_expire(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                           uint64_t at_ms, gbx_qentry_t *e);
+/*  -> dead-lettered: the entry moves to dlq, the message stays, the due key
+    goes; audit DEAD_LETTERED. */
+gbx_err_t gbx_queue_deadletter(gbx_store_t *store, gbx_batch_t *batch, const char *dest,
+                               uint64_t seq, uint64_t at_ms, gbx_qentry_t *e);
+/*  dead-lettered -> queued, attempts 0 (GBX_E_EXPIRED if it has expired:
+    nothing added); audit REPLAYED with BY (the operator). */
+gbx_err_t gbx_queue_replay(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                           uint64_t at_ms, const char *by, gbx_qentry_t *e);
+/*  Deletes the due key KEY (of kind GBX_DUE_DEDUPE) and the dedupe record
+    it names (VAL, VLEN). No audit record: forgetting an id is not an event
+    of a message's life. */
+gbx_err_t gbx_queue_forget(gbx_batch_t *batch, const uint8_t key[GBX_DUE_KEY_LEN],
+                           const uint8_t *val, size_t vlen);
+
+#endif
