@@ -289,12 +289,14 @@ gbx_err_t gbx_client_flush(gbx_client_t *self)
         if (rc == GBX_OK)
             done += n;
     }
-    memmove(self->acks, self->acks + done, (self->nacks - done) * sizeof *self->acks);
+    if (done && done < self->nacks)
+        memmove(self->acks, self->acks + done, (self->nacks - done) * sizeof *self->acks);
     self->nacks -= done;
     if (rc == GBX_OK && self->ret_msgs > 0) {
         uint8_t *buf = NULL;
         size_t len = 0;
-        rc = s_send_small(self, gbx_frame_credit(self->ret_msgs, self->ret_bytes, &buf, &len), &buf, &len);
+        rc = s_send_small(self, gbx_frame_credit(self->ret_msgs, self->ret_bytes, &buf, &len), &buf,
+                          &len);
         if (rc == GBX_OK)
             self->ret_msgs = 0, self->ret_bytes = 0;
     }
@@ -398,11 +400,12 @@ static void s_on_deliver(gbx_client_t *self, const gbx_frame_t *f)
     if (rc == GBX_OK) { /* step 13 */
         plain = malloc(h->payload_length + 1);
         uint8_t *at = plain;
-        rc = plain ? gbx_opener_new(self->o.identity, &(gbx_binding_t){h->message_id.data,
-                                                                       h->from_agency,
-                                                                       h->to_agency},
-                                    h->payload_length, h->payload_hash.data, s_sink, &at, &op)
-                   : GBX_E_NOMEM;
+        rc =
+            plain
+                ? gbx_opener_new(self->o.identity,
+                                 &(gbx_binding_t){h->message_id.data, h->from_agency, h->to_agency},
+                                 h->payload_length, h->payload_hash.data, s_sink, &at, &op)
+                : GBX_E_NOMEM;
         size_t np = 0;
         const gbx_part_t *parts = gbx_frame_payload(f, &np);
         for (size_t i = 0; i < np && rc == GBX_OK; i++)
@@ -587,8 +590,7 @@ static void s_recv_one(gbx_client_t *self)
             break;
         }
         more = zmq_msg_more(&m);
-        if (n >= S_MAX_PARTS ||
-            s_grow((void **)&msgs, &cap, n + 1, sizeof *msgs) != 0) {
+        if (n >= S_MAX_PARTS || s_grow((void **)&msgs, &cap, n + 1, sizeof *msgs) != 0) {
             zmq_msg_close(&m);
             dropped++;
             continue;
@@ -622,8 +624,8 @@ static void s_on_handshake(gbx_client_t *self)
     self->ret_bytes = 0;
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (s_send_small(self, gbx_frame_credit(self->o.credit_messages, self->o.credit_bytes, &buf,
-                                            &len),
+    if (s_send_small(self,
+                     gbx_frame_credit(self->o.credit_messages, self->o.credit_bytes, &buf, &len),
                      &buf, &len) != GBX_OK)
         s_log(self, "GBX-CLI-SEND-FAILED what=credit errno=%d", errno);
     for (size_t i = 0; i < self->npend; i++)
@@ -666,8 +668,7 @@ static void s_recv_monitor(gbx_client_t *self)
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
                    event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                    event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-            s_log(self, "GBX-CLI-HANDSHAKE-FAILED endpoint=%s event=0x%x", self->o.endpoint,
-                  event);
+            s_log(self, "GBX-CLI-HANDSHAKE-FAILED endpoint=%s event=0x%x", self->o.endpoint, event);
         }
     }
 }
@@ -750,7 +751,8 @@ gbx_err_t gbx_client_new(const gbx_client_opts_t *opts, gbx_client_t **out)
     gbx_err_t rc = GBX_OK;
     self->o = *opts;
     self->node = *opts->node;
-    snprintf(self->node_id, sizeof self->node_id, "%s", opts->node_id ? opts->node_id : opts->node->id);
+    snprintf(self->node_id, sizeof self->node_id, "%s",
+             opts->node_id ? opts->node_id : opts->node->id);
     snprintf(self->me, sizeof self->me, "%s", gbx_identity_public(opts->identity)->id);
     if (!self->o.credit_messages)
         self->o.credit_messages = S_CREDIT_MESSAGES;

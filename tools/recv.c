@@ -59,30 +59,56 @@ typedef struct {
 int main(int argc, char **argv)
 {
     enum { O_AS = 256, O_KEY, O_REPLY, O_ENDPOINT };
-    static const struct option longs[] = {
-        {"config", required_argument, 0, 'c'},     {"as", required_argument, 0, O_AS},
-        {"key", required_argument, 0, O_KEY},      {"count", required_argument, 0, 'n'},
-        {"timeout-ms", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
-        {"reply", required_argument, 0, O_REPLY},  {"endpoint", required_argument, 0, O_ENDPOINT},
-        {"verbose", no_argument, 0, 'v'},          {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"config", required_argument, 0, 'c'},
+                                          {"as", required_argument, 0, O_AS},
+                                          {"key", required_argument, 0, O_KEY},
+                                          {"count", required_argument, 0, 'n'},
+                                          {"timeout-ms", required_argument, 0, 't'},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"reply", required_argument, 0, O_REPLY},
+                                          {"endpoint", required_argument, 0, O_ENDPOINT},
+                                          {"verbose", no_argument, 0, 'v'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     const char *cfg_path = NULL, *as = NULL, *key = NULL, *outdir = NULL, *reply = NULL;
     const char *endpoint = NULL;
     long count = 0, timeout = 10000;
     int verbose = 0, c;
     while ((c = getopt_long(argc, argv, "c:n:t:o:vh", longs, NULL)) != -1) {
         switch (c) {
-        case 'c': cfg_path = optarg; break;
-        case O_AS: as = optarg; break;
-        case O_KEY: key = optarg; break;
-        case 'n': count = strtol(optarg, NULL, 10); break;
-        case 't': timeout = strtol(optarg, NULL, 10); break;
-        case 'o': outdir = optarg; break;
-        case O_REPLY: reply = optarg; break;
-        case O_ENDPOINT: endpoint = optarg; break;
-        case 'v': verbose = 1; break;
-        case 'h': fputs(s_usage, stdout); return 0;
-        default: fputs(s_usage, stderr); return 2;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case O_AS:
+            as = optarg;
+            break;
+        case O_KEY:
+            key = optarg;
+            break;
+        case 'n':
+            count = strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            timeout = strtol(optarg, NULL, 10);
+            break;
+        case 'o':
+            outdir = optarg;
+            break;
+        case O_REPLY:
+            reply = optarg;
+            break;
+        case O_ENDPOINT:
+            endpoint = optarg;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            return 0;
+        default:
+            fputs(s_usage, stderr);
+            return 2;
         }
     }
     if (!cfg_path || !as || optind != argc || count < 0 || timeout < 1) {
@@ -171,8 +197,8 @@ int main(int argc, char **argv)
                 ok = fwrite(d->data, 1, d->len, stdout) == d->len && fflush(stdout) == 0;
             }
             fprintf(lines, "from=%s id=%s service=%s/%u bytes=%zu attempt=%u\n",
-                    d->header->from_agency, id, d->header->service_code,
-                    d->header->service_version, d->len, d->attempt);
+                    d->header->from_agency, id, d->header->service_code, d->header->service_version,
+                    d->len, d->attempt);
             fflush(lines);
             if (!ok) {
                 status = 1; /* not acked: the node redelivers */

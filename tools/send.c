@@ -99,48 +99,102 @@ static int s_report(const gbx_event_t *ev)
 
 int main(int argc, char **argv)
 {
-    enum { O_AS = 256, O_KEY, O_TO, O_SERVICE, O_VERSION, O_CLASS, O_PURPOSE, O_CASE, O_BATCH,
-           O_TTL, O_TIMEOUT, O_ENDPOINT };
-    static const struct option longs[] = {
-        {"config", required_argument, 0, 'c'},   {"as", required_argument, 0, O_AS},
-        {"key", required_argument, 0, O_KEY},    {"to", required_argument, 0, O_TO},
-        {"service", required_argument, 0, O_SERVICE},
-        {"version", required_argument, 0, O_VERSION},
-        {"class", required_argument, 0, O_CLASS},
-        {"purpose", required_argument, 0, O_PURPOSE},
-        {"case-ref", required_argument, 0, O_CASE},
-        {"file", required_argument, 0, 'f'},     {"count", required_argument, 0, 'n'},
-        {"pipeline", required_argument, 0, 'w'}, {"batch", no_argument, 0, O_BATCH},
-        {"ttl-ms", required_argument, 0, O_TTL},
-        {"timeout-ms", required_argument, 0, O_TIMEOUT},
-        {"endpoint", required_argument, 0, O_ENDPOINT},
-        {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    enum {
+        O_AS = 256,
+        O_KEY,
+        O_TO,
+        O_SERVICE,
+        O_VERSION,
+        O_CLASS,
+        O_PURPOSE,
+        O_CASE,
+        O_BATCH,
+        O_TTL,
+        O_TIMEOUT,
+        O_ENDPOINT
+    };
+    static const struct option longs[] = {{"config", required_argument, 0, 'c'},
+                                          {"as", required_argument, 0, O_AS},
+                                          {"key", required_argument, 0, O_KEY},
+                                          {"to", required_argument, 0, O_TO},
+                                          {"service", required_argument, 0, O_SERVICE},
+                                          {"version", required_argument, 0, O_VERSION},
+                                          {"class", required_argument, 0, O_CLASS},
+                                          {"purpose", required_argument, 0, O_PURPOSE},
+                                          {"case-ref", required_argument, 0, O_CASE},
+                                          {"file", required_argument, 0, 'f'},
+                                          {"count", required_argument, 0, 'n'},
+                                          {"pipeline", required_argument, 0, 'w'},
+                                          {"batch", no_argument, 0, O_BATCH},
+                                          {"ttl-ms", required_argument, 0, O_TTL},
+                                          {"timeout-ms", required_argument, 0, O_TIMEOUT},
+                                          {"endpoint", required_argument, 0, O_ENDPOINT},
+                                          {"verbose", no_argument, 0, 'v'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     const char *cfg_path = NULL, *as = NULL, *key = NULL, *to = NULL, *service = NULL;
     const char *class_name = NULL, *purpose = "", *case_ref = "", *file = NULL, *endpoint = NULL;
     long version = 1, count = 1, pipeline = 1, ttl = 0, timeout = 30000;
     int batch = 0, verbose = 0, c;
     while ((c = getopt_long(argc, argv, "c:f:n:w:vh", longs, NULL)) != -1) {
         switch (c) {
-        case 'c': cfg_path = optarg; break;
-        case O_AS: as = optarg; break;
-        case O_KEY: key = optarg; break;
-        case O_TO: to = optarg; break;
-        case O_SERVICE: service = optarg; break;
-        case O_VERSION: version = strtol(optarg, NULL, 10); break;
-        case O_CLASS: class_name = optarg; break;
-        case O_PURPOSE: purpose = optarg; break;
-        case O_CASE: case_ref = optarg; break;
-        case 'f': file = optarg; break;
-        case 'n': count = strtol(optarg, NULL, 10); break;
-        case 'w': pipeline = strtol(optarg, NULL, 10); break;
-        case O_BATCH: batch = 1; break;
-        case O_TTL: ttl = strtol(optarg, NULL, 10); break;
-        case O_TIMEOUT: timeout = strtol(optarg, NULL, 10); break;
-        case O_ENDPOINT: endpoint = optarg; break;
-        case 'v': verbose = 1; break;
-        case 'h': fputs(s_usage, stdout); return 0;
-        default: fputs(s_usage, stderr); return 2;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case O_AS:
+            as = optarg;
+            break;
+        case O_KEY:
+            key = optarg;
+            break;
+        case O_TO:
+            to = optarg;
+            break;
+        case O_SERVICE:
+            service = optarg;
+            break;
+        case O_VERSION:
+            version = strtol(optarg, NULL, 10);
+            break;
+        case O_CLASS:
+            class_name = optarg;
+            break;
+        case O_PURPOSE:
+            purpose = optarg;
+            break;
+        case O_CASE:
+            case_ref = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'n':
+            count = strtol(optarg, NULL, 10);
+            break;
+        case 'w':
+            pipeline = strtol(optarg, NULL, 10);
+            break;
+        case O_BATCH:
+            batch = 1;
+            break;
+        case O_TTL:
+            ttl = strtol(optarg, NULL, 10);
+            break;
+        case O_TIMEOUT:
+            timeout = strtol(optarg, NULL, 10);
+            break;
+        case O_ENDPOINT:
+            endpoint = optarg;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            return 0;
+        default:
+            fputs(s_usage, stderr);
+            return 2;
         }
     }
     if (!cfg_path || !as || !to || !service || optind != argc || count < 1 || pipeline < 1 ||

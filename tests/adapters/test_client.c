@@ -101,8 +101,8 @@ static void s_bind(s_t *t)
     int one = 1, zero = 0;
     assert_int_equal(zmq_setsockopt(t->router, ZMQ_LINGER, &zero, sizeof zero), 0);
     assert_int_equal(zmq_setsockopt(t->router, ZMQ_CURVE_SERVER, &one, sizeof one), 0);
-    assert_int_equal(zmq_setsockopt(t->router, ZMQ_CURVE_SECRETKEY,
-                                    gbx_identity_curve_sk(t->node), GBX_KEY_BYTES),
+    assert_int_equal(zmq_setsockopt(t->router, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(t->node),
+                                    GBX_KEY_BYTES),
                      0);
     for (int i = 0; i < 100; i++) { /* the old socket's port may linger briefly */
         if (zmq_bind(t->router, t->endpoint) == 0)
@@ -514,9 +514,9 @@ static void test_rejected(void **state)
     s_in_free(&in);
     uint8_t *buf = NULL;
     size_t len = 0;
-    assert_rc(gbx_frame_rejected(tag, id, sizeof id, GBX_E_RETRY_LATER, "queue full", 500, &buf,
-                                 &len),
-              GBX_OK);
+    assert_rc(
+        gbx_frame_rejected(tag, id, sizeof id, GBX_E_RETRY_LATER, "queue full", 500, &buf, &len),
+        GBX_OK);
     s_node_send(t, buf, len, NULL, 0);
     gbx_event_t ev;
     assert_true(s_event(t, GBX_EV_REJECTED, 2000, &ev));

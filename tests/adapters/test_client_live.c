@@ -364,8 +364,8 @@ static void test_gbx_send(void **state)
         if (fd >= 0)
             dup2(fd, STDOUT_FILENO);
         execl(GBXSEND_PATH, "gbx-send", "-c", lv->cfg, "--as", "gd.qh-amr", "--to", "hk.cr",
-              "--service", "HK-CR-COEXTRACT", "--file", payload, "--count", "5", "--pipeline",
-              "3", "--timeout-ms", "10000", (char *)NULL);
+              "--service", "HK-CR-COEXTRACT", "--file", payload, "--count", "5", "--pipeline", "3",
+              "--timeout-ms", "10000", (char *)NULL);
         _exit(127);
     }
     lv->pid2 = pid;
