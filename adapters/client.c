@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -788,7 +789,10 @@ gbx_err_t gbx_client_new(const gbx_client_opts_t *opts, gbx_client_t **out)
     int linger = 1000, one = 1, hwm = 100000, rivl = 100, rmax = 5000;
     int hb = self->o.heartbeat_ivl_ms, hbt = 3 * self->o.heartbeat_ivl_ms;
     char mon[64];
-    snprintf(mon, sizeof mon, "inproc://gbx-client-monitor-%p", (void *)self);
+    /* unique for the life of the process: a new client may get the address
+       of one just destroyed while its monitor endpoint is still going */
+    static _Atomic unsigned long s_monitors;
+    snprintf(mon, sizeof mon, "inproc://gbx-client-monitor-%lu", ++s_monitors);
     if (zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one) ||
         zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||

@@ -38,6 +38,8 @@ typedef struct s_entry {
     gbx_qentry_t q;
     s_state_t st;
     int ack_seen;      /* an Ack came while MARKING */
+    uint32_t unsent;   /* MARKs whose Deliver never left (session gone): the
+                          store counted them as attempts, q.attempts does not */
     s_session_t *sess; /* MARKING, INFLIGHT */
     uint64_t delivery_id;
     uint64_t deadline;           /* INFLIGHT: ack timeout; QUEUED: not before */
@@ -233,11 +235,15 @@ static int s_send_notice(gbx_dispatch_t *self, s_session_t *s, const uint8_t *me
 static void s_notice(gbx_dispatch_t *self, const char *agency, const uint8_t *message_id,
                      gbx_err_t reason)
 {
-    s_session_t *s = s_session_of(self, agency);
-    if (s && s_send_notice(self, s, message_id, reason) == 0)
-        return;
-    if (s)
+    /* A session whose connection is gone (send failed) is closed and the
+       next one of the agency is tried: a stale session must not keep the
+       notice from a live one (it would wait for a session to open). */
+    s_session_t *s;
+    while ((s = s_session_of(self, agency))) {
+        if (s_send_notice(self, s, message_id, reason) == 0)
+            return;
         s_close_session(self, s, "send failed");
+    }
     s_agency_t *a = NULL;
     HASH_FIND_STR(self->agencies, agency, a);
     if (!a) {
@@ -467,6 +473,18 @@ static void s_pump(gbx_dispatch_t *self, s_dest_t *d, uint64_t now)
     }
 }
 
+/*  E's MARK counted an attempt but no Deliver left (its session is gone):
+    not an attempt, for the next Deliver's attempt number, the backoff and
+    MAX_ATTEMPTS (5-adapter.md 7.2, 7.4). Kept in memory only: after a
+    restart the stored count, which includes it, is used. */
+static void s_unsent(s_entry_t *e)
+{
+    if (e->q.attempts > 0) {
+        e->q.attempts--;
+        e->unsent++;
+    }
+}
+
 /*  MARK done for E: read the message and send it. */
 static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
 {
@@ -504,6 +522,7 @@ static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
     int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, v + 4 + elen, vlen - 4 - elen, v);
     free(p1);
     if (r != 0) {
+        s_unsent(e);
         s_close_session(self, s, "send failed"); /* returns e as well */
         return;
     }
@@ -656,6 +675,7 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
             break;
         }
         e->q = job->entry;
+        e->q.attempts -= e->unsent < e->q.attempts ? e->unsent : e->q.attempts;
         e->delivery_id = gbx_delivery_id(e->seq, e->q.deliveries);
         if (e->ack_seen) { /* acked while marking: do not send */
             if (e->sess && e->sess->inflight)
@@ -673,7 +693,8 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
             s_give(self, ack);
             break;
         }
-        if (!e->sess) { /* its session closed meanwhile */
+        if (!e->sess) { /* its session closed meanwhile: nothing was sent */
+            s_unsent(e);
             e->st = S_INFLIGHT;
             DL_APPEND2(self->inflight, e, prev, next);
             self->st.inflight++;

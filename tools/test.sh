@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
 --sanitize)
   shift
-  export GBX_SANITIZE=ON GBX_BUILD=${GBX_BUILD:-build-asan}
+  # the kill -9 run with 10,000 messages (100,000 in the plain run)
+  export GBX_SANITIZE=ON GBX_BUILD=${GBX_BUILD:-build-asan} GBX_CRASH_N=${GBX_CRASH_N:-10000}
   ;;
 --valgrind)
   shift
