@@ -625,7 +625,8 @@ static void s_on_handshake(gbx_client_t *self)
     self->ret_bytes = 0;
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (s_send_small(self,
+    if (!self->o.send_only &&
+        s_send_small(self,
                      gbx_frame_credit(self->o.credit_messages, self->o.credit_bytes, &buf, &len),
                      &buf, &len) != GBX_OK)
         s_log(self, "GBX-CLI-SEND-FAILED what=credit errno=%d", errno);

@@ -278,6 +278,7 @@ int main(int argc, char **argv)
                            .peer = s_peer,
                            .peer_arg = &ctx,
                            .ttl_ms = (uint64_t)ttl,
+                           .send_only = 1,
                            .log = verbose ? s_log : NULL};
     if ((rc = gbx_client_new(&o, &cl)) != GBX_OK) {
         fprintf(stderr, "gbx-send: cannot connect to %s: %s\n", endpoint, gbx_strerror(rc));

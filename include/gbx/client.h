@@ -82,6 +82,9 @@ typedef struct {
     void *peer_arg;
     uint32_t credit_messages; /* granted per session; 0: 64 */
     uint64_t credit_bytes;    /* 0: 64 MiB */
+    int send_only;            /* 1: grant no credit at all, so that the node never
+                                 delivers to this client (a sender such as
+                                 gbx-send; its messages wait for a receiver) */
     int submit_timeout_ms;    /* resend unanswered Submits after this; 0: 30000 */
     int heartbeat_ivl_ms;     /* Ping when idle this long; 0: 10000 (spec maximum) */
     uint64_t ttl_ms;          /* default expires_at_ms - created_at_ms; 0: 1 hour */
