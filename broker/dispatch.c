@@ -38,8 +38,6 @@ typedef struct s_entry {
     gbx_qentry_t q;
     s_state_t st;
     int ack_seen;      /* an Ack came while MARKING */
-    uint32_t unsent;   /* MARKs whose Deliver never left (session gone): the
-                          store counted them as attempts, q.attempts does not */
     s_session_t *sess; /* MARKING, INFLIGHT */
     uint64_t delivery_id;
     uint64_t deadline;           /* INFLIGHT: ack timeout; QUEUED: not before */
@@ -475,14 +473,19 @@ static void s_pump(gbx_dispatch_t *self, s_dest_t *d, uint64_t now)
 
 /*  E's MARK counted an attempt but no Deliver left (its session is gone):
     not an attempt, for the next Deliver's attempt number, the backoff and
-    MAX_ATTEMPTS (5-adapter.md 7.2, 7.4). Kept in memory only: after a
-    restart the stored count, which includes it, is used. */
-static void s_unsent(s_entry_t *e)
+    MAX_ATTEMPTS (5-adapter.md 7.2, 7.4). Memory now, the store by an UNMARK
+    job, which the writer applies before any later job for E (one FIFO). */
+static void s_unsent(gbx_dispatch_t *self, s_entry_t *e)
 {
-    if (e->q.attempts > 0) {
+    if (e->q.attempts > 0)
         e->q.attempts--;
-        e->unsent++;
-    }
+    gbx_job_t *job = gbx_job_new(GBX_JOB_UNMARK);
+    if (!job)
+        return; /* the store keeps the count: conservative */
+    snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
+    job->seq = e->seq;
+    job->delivery_id = e->delivery_id;
+    s_give(self, job);
 }
 
 /*  MARK done for E: read the message and send it. */
@@ -522,7 +525,7 @@ static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
     int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, v + 4 + elen, vlen - 4 - elen, v);
     free(p1);
     if (r != 0) {
-        s_unsent(e);
+        s_unsent(self, e);
         s_close_session(self, s, "send failed"); /* returns e as well */
         return;
     }
@@ -675,7 +678,6 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
             break;
         }
         e->q = job->entry;
-        e->q.attempts -= e->unsent < e->q.attempts ? e->unsent : e->q.attempts;
         e->delivery_id = gbx_delivery_id(e->seq, e->q.deliveries);
         if (e->ack_seen) { /* acked while marking: do not send */
             if (e->sess && e->sess->inflight)
@@ -694,7 +696,7 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
             break;
         }
         if (!e->sess) { /* its session closed meanwhile: nothing was sent */
-            s_unsent(e);
+            s_unsent(self, e);
             e->st = S_INFLIGHT;
             DL_APPEND2(self->inflight, e, prev, next);
             self->st.inflight++;

@@ -26,6 +26,7 @@
 typedef enum {
     GBX_JOB_SUBMIT = 1, /* admit a message (gbx_ingress stages 1 to 3) */
     GBX_JOB_MARK,       /* gbx_queue_mark: about to deliver */
+    GBX_JOB_UNMARK,     /* gbx_queue_unmark: that Deliver never left */
     GBX_JOB_ACK,        /* gbx_queue_ack */
     GBX_JOB_EXPIRE,     /* gbx_queue_expire */
     GBX_JOB_DEADLETTER, /* gbx_queue_deadletter */

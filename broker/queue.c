@@ -191,6 +191,29 @@ gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *des
     return rc;
 }
 
+gbx_err_t gbx_queue_unmark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                           uint64_t delivery_id, uint64_t at_ms, gbx_qentry_t *e)
+{
+    uint8_t key[GBX_QUEUE_KEY_MAX];
+    size_t klen = 0;
+    gbx_qentry_t cur;
+    gbx_err_t rc = s_load(batch, GBX_KS_QUEUES, dest, seq, key, &klen, &cur);
+    if (rc != GBX_OK)
+        return rc;
+    if (cur.attempts > 0)
+        cur.attempts--;
+    rc = s_put_entry(batch, GBX_KS_QUEUES, key, klen, &cur);
+    if (rc == GBX_OK) {
+        gbx_audit_t a;
+        s_audit(&a, "UNSENT", at_ms, dest, seq, &cur);
+        gbx_audit_u64(&a, "delivery_id", delivery_id);
+        rc = gbx_audit_put(store, batch, &a);
+    }
+    if (rc == GBX_OK && e)
+        *e = cur;
+    return rc;
+}
+
 /*  Deletes the queue entry, the message and the due key; audits EVENT. */
 static gbx_err_t s_finish(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
                           uint64_t at_ms, const char *event, uint64_t delivery_id, gbx_qentry_t *e)

@@ -91,6 +91,11 @@ gbx_err_t gbx_queue_enqueue(gbx_batch_t *batch, const char *dest, uint64_t seq,
     id). */
 gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
                          uint64_t at_ms, gbx_qentry_t *e);
+/*  A Deliver that never left (its session was gone): attempts - 1, so that
+    only deliveries an adapter could have seen count toward max_attempts;
+    deliveries stays (the id DELIVERY_ID is spent). Audit UNSENT. */
+gbx_err_t gbx_queue_unmark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                           uint64_t delivery_id, uint64_t at_ms, gbx_qentry_t *e);
 /*  queued/in flight -> acked: deletes the entry, the message, the due key;
     audit ACKED (with DELIVERY_ID and BY, the acking agency). */
 gbx_err_t gbx_queue_ack(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,

@@ -43,6 +43,10 @@ static void s_apply_op(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch, u
     case GBX_JOB_MARK:
         job->rc = gbx_queue_mark(st, batch, job->dest, job->seq, now, &job->entry);
         break;
+    case GBX_JOB_UNMARK:
+        job->rc =
+            gbx_queue_unmark(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
+        break;
     case GBX_JOB_ACK:
         job->rc = gbx_queue_ack(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
         break;

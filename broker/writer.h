@@ -11,6 +11,7 @@
         SUBMIT      gbx_ingress_admit; then gbx_ingress_seal for the group;
                     after the commit gbx_ingress_finish builds job->reply
         MARK        gbx_queue_mark             (job->entry after the mark)
+        UNMARK      gbx_queue_unmark
         ACK         gbx_queue_ack, EXPIRE gbx_queue_expire, DEADLETTER
                     gbx_queue_deadletter: after a successful commit,
                     gbx_ingress_dequeued(dest, entry.size)
