@@ -13,13 +13,17 @@
 
 #include "queue.h"
 
-#define S_WINDOW_DEFAULT 1024
-#define S_BACKOFF_MIN    100
-#define S_BACKOFF_MAX    30000
-#define S_SWEEP_EVERY_MS 1000
-#define S_SWEEP_MAX      1024 /* due keys per sweep */
-#define S_NOTICES_MAX    1024 /* kept per agency without a session */
-#define S_SCAN_MAX       4096 /* ready entries looked at per pump */
+#define S_WINDOW_DEFAULT   1024
+#define S_INFLIGHT_DEFAULT 64
+#define S_BACKOFF_MIN      100
+#define S_BACKOFF_MAX      30000
+#define S_SWEEP_EVERY_MS   200
+#define S_SWEEP_MAX        4096  /* due keys acted on per sweep */
+#define S_NOTICES_MAX      1024  /* kept per agency without a session */
+#define S_SCAN_MAX         4096  /* ready entries looked at per pump */
+#define S_SWEEP_RESTART_MS 60000 /* the sweep starts again from the first key */
+#define S_SESSIONS_MAX     64    /* open sessions per agency */
+#define S_PENDING_MAX      65536 /* jobs at the writer: beyond, Acks wait for redelivery */
 
 typedef enum {
     S_QUEUED = 1, /* in dest->ready; may wait for not_before */
@@ -38,9 +42,10 @@ typedef struct s_entry {
     gbx_qentry_t q;
     s_state_t st;
     int ack_seen;      /* an Ack came while MARKING */
+    uint64_t ack_id;   /* the delivery id that Ack named */
     s_session_t *sess; /* MARKING, INFLIGHT */
     uint64_t delivery_id;
-    uint64_t deadline;           /* INFLIGHT: ack timeout; QUEUED: not before */
+    uint64_t deadline;           /* monotonic ms; INFLIGHT: ack timeout; QUEUED: not before */
     struct s_entry *prev, *next; /* dest->ready or self->inflight */
     UT_hash_handle hh;           /* self->entries, by seq */
 } s_entry_t;
@@ -73,7 +78,7 @@ struct s_session {
     char agency[GBX_ID_MAX + 1];
     uint32_t credit_msgs;
     uint64_t credit_bytes;
-    uint64_t last_seen;
+    uint64_t last_seen; /* monotonic ms */
     size_t inflight;
     UT_hash_handle hh;
 };
@@ -87,7 +92,12 @@ struct gbx_dispatch {
     s_session_t *sessions;
     size_t pending; /* jobs at the writer */
     size_t sweep_pending;
-    uint64_t next_sweep;
+    uint64_t next_sweep; /* monotonic ms */
+    uint64_t sweep_restart;
+    uint8_t sweep_key[GBX_DUE_KEY_LEN]; /* where the next sweep starts */
+    int sweep_from_key;
+    int paused;   /* gbxd is not reading the socket: silence is not the adapters' */
+    int stopping; /* no new deliveries */
     gbx_dispatch_stats_t st;
 };
 
@@ -101,9 +111,19 @@ static uint64_t s_realtime(void *arg)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/*  The wall clock (ms since the epoch): for expires_at_ms only. */
 static uint64_t s_now(gbx_dispatch_t *self)
 {
     return self->o.clock(self->o.clock_arg);
+}
+
+/*  Timers (ack timeouts, backoff, silence) run on CLOCK_MONOTONIC: a step
+    of the wall clock must neither fire nor freeze them. */
+static uint64_t s_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void s_log(gbx_dispatch_t *self, const char *fmt, ...)
@@ -220,7 +240,7 @@ static int s_send_notice(gbx_dispatch_t *self, s_session_t *s, const uint8_t *me
     uint8_t *p1 = NULL;
     size_t l1 = 0;
     if (gbx_frame_notice(message_id, reason, NULL, &p1, &l1) != GBX_OK)
-        return -1;
+        return GBX_DISPATCH_BUSY; /* out of memory: keep it for later */
     int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, NULL, 0, NULL);
     free(p1);
     if (r == 0)
@@ -238,8 +258,11 @@ static void s_notice(gbx_dispatch_t *self, const char *agency, const uint8_t *me
        notice from a live one (it would wait for a session to open). */
     s_session_t *s;
     while ((s = s_session_of(self, agency))) {
-        if (s_send_notice(self, s, message_id, reason) == 0)
+        int r = s_send_notice(self, s, message_id, reason);
+        if (r == 0)
             return;
+        if (r != GBX_DISPATCH_GONE)
+            break; /* busy: keep it */
         s_close_session(self, s, "send failed");
     }
     s_agency_t *a = NULL;
@@ -296,8 +319,9 @@ static s_session_t *s_session(gbx_dispatch_t *self, const uint8_t *rid, size_t r
 
 /*  Takes E back from flight (ack timeout, session closed): queued again
     after a backoff, or expired, or dead-lettered. */
-static void s_return(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
+static void s_return(gbx_dispatch_t *self, s_entry_t *e)
 {
+    uint64_t now = s_now(self);
     if (e->st == S_INFLIGHT) {
         DL_DELETE2(self->inflight, e, prev, next);
         e->prev = e->next = NULL;
@@ -328,17 +352,16 @@ static void s_return(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
         back *= 2;
     if (back > self->o.backoff_max_ms)
         back = self->o.backoff_max_ms;
-    s_ready(e, 1, now + back);
+    s_ready(e, 1, s_mono() + back);
 }
 
 static void s_close_session(gbx_dispatch_t *self, s_session_t *s, const char *why)
 {
-    uint64_t now = s_now(self);
     s_entry_t *e, *tmp;
     /* deliveries in flight on it go back; MARKING ones see sess == NULL */
     DL_FOREACH_SAFE2(self->inflight, e, tmp, next)
     if (e->sess == s)
-        s_return(self, e, now);
+        s_return(self, e);
     HASH_ITER(hh, self->entries, e, tmp)
     if (e->sess == s)
         e->sess = NULL;
@@ -346,6 +369,25 @@ static void s_close_session(gbx_dispatch_t *self, s_session_t *s, const char *wh
     HASH_DEL(self->sessions, s);
     free(s);
     self->st.sessions_closed++;
+}
+
+/*  Before AGENCY opens one more session: at most S_SESSIONS_MAX stay open,
+    the one heard from least recently goes (an adapter reconnecting in a
+    loop must not grow memory or the delivery loop). */
+static void s_cap_sessions(gbx_dispatch_t *self, const char *agency)
+{
+    size_t n = 0;
+    s_session_t *s, *tmp, *oldest = NULL;
+    HASH_ITER(hh, self->sessions, s, tmp)
+    {
+        if (strcmp(s->agency, agency) != 0)
+            continue;
+        n++;
+        if (!oldest || s->last_seen < oldest->last_seen)
+            oldest = s;
+    }
+    if (n >= S_SESSIONS_MAX && oldest)
+        s_close_session(self, oldest, "too many sessions");
 }
 
 void gbx_dispatch_seen(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len, const char *agency)
@@ -360,14 +402,15 @@ void gbx_dispatch_seen(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len,
         memcpy(s->rid, rid, rid_len);
         s->rid_len = rid_len;
         snprintf(s->agency, sizeof s->agency, "%s", agency);
+        s_cap_sessions(self, agency);
         HASH_ADD(hh, self->sessions, rid, rid_len, s);
         self->st.sessions_opened++;
         s_log(self, "GBX-SESSION-OPENED agency=%s", s->agency);
-        s->last_seen = s_now(self);
+        s->last_seen = s_mono();
         s_flush_notices(self, s);
         return;
     }
-    s->last_seen = s_now(self);
+    s->last_seen = s_mono();
 }
 
 /* ---------------------------------------------------------------- refill */
@@ -376,7 +419,7 @@ void gbx_dispatch_seen(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len,
     until the window is full or the queue ends (then D is caught up). */
 static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
 {
-    if (d->caught_up || d->nready >= self->o.window / 2)
+    if (d->caught_up || 2 * d->nready > self->o.window)
         return;
     size_t dl = strlen(d->id);
     uint8_t prefix[GBX_ID_MAX + 1];
@@ -434,23 +477,50 @@ static void s_start(gbx_dispatch_t *self, s_entry_t *e, s_session_t *s)
     e->sess = s;
     e->ack_seen = 0;
     s->credit_msgs--;
-    s->credit_bytes -= e->q.size;
+    s->credit_bytes -= e->q.payload;
     s->inflight++;
     snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
     job->seq = e->seq;
     s_give(self, job);
 }
 
-/*  Payload bytes of a message of stored size SIZE (what byte credit counts). */
-static uint64_t s_cost(const s_entry_t *e)
+/*  E's MARK led to no Deliver: its session (if still open) gets back the
+    credit s_start took, and one fewer in flight. */
+static void s_refund(s_entry_t *e)
 {
-    return e->q.size;
+    s_session_t *s = e->sess;
+    if (!s)
+        return;
+    s->credit_msgs = s->credit_msgs == UINT32_MAX ? UINT32_MAX : s->credit_msgs + 1;
+    s->credit_bytes =
+        e->q.payload > UINT64_MAX - s->credit_bytes ? UINT64_MAX : s->credit_bytes + e->q.payload;
+    if (s->inflight)
+        s->inflight--;
+    e->sess = NULL;
 }
 
-/*  Hands D's ready messages to its credited sessions. */
-static void s_pump(gbx_dispatch_t *self, s_dest_t *d, uint64_t now)
+/*  Ends E (in no list): KIND (EXPIRE, DEADLETTER) to the writer. */
+static void s_end(gbx_dispatch_t *self, s_entry_t *e, gbx_job_kind_t kind)
 {
+    gbx_job_t *job = gbx_job_new(kind);
+    if (!job) {
+        s_forget(self, e);
+        return;
+    }
+    e->st = S_ENDING;
+    snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
+    job->seq = e->seq;
+    s_give(self, job);
+}
+
+/*  Hands D's ready messages to its credited sessions, each up to its
+    credit and the in-flight window. */
+static void s_pump(gbx_dispatch_t *self, s_dest_t *d)
+{
+    if (self->stopping)
+        return;
     s_refill(self, d);
+    uint64_t now = s_now(self), mono = s_mono();
     s_session_t *s, *tmp;
     HASH_ITER(hh, self->sessions, s, tmp)
     {
@@ -458,12 +528,18 @@ static void s_pump(gbx_dispatch_t *self, s_dest_t *d, uint64_t now)
             continue;
         size_t scanned = 0;
         s_entry_t *e = d->ready, *next;
-        while (e && s->credit_msgs > 0 && s->credit_bytes > 0 && scanned++ < S_SCAN_MAX) {
+        while (e && s->credit_msgs > 0 && s->credit_bytes > 0 &&
+               s->inflight < self->o.inflight_window && scanned++ < S_SCAN_MAX &&
+               self->pending < S_PENDING_MAX) {
             next = e->next;
-            if (e->deadline <= now && s_cost(e) <= s->credit_bytes)
+            if (now >= e->q.expires_at_ms) {
+                s_unready(e);
+                s_end(self, e, GBX_JOB_EXPIRE);
+            } else if (e->deadline <= mono && e->q.payload <= s->credit_bytes) {
                 s_start(self, e, s);
+            }
             e = next;
-            if (!e && d->nready < self->o.window / 2 && !d->caught_up) {
+            if (!e && 2 * d->nready <= self->o.window && !d->caught_up) {
                 s_refill(self, d);
                 e = d->ready;
             }
@@ -488,8 +564,21 @@ static void s_unsent(gbx_dispatch_t *self, s_entry_t *e)
     s_give(self, job);
 }
 
+/*  E (marked, in no list, e->sess its session) did not go out: back to the
+    queue at once, unless it expired meanwhile. */
+static void s_back(gbx_dispatch_t *self, s_entry_t *e, int counted)
+{
+    if (counted)
+        s_unsent(self, e);
+    s_refund(e);
+    if (s_now(self) >= e->q.expires_at_ms)
+        s_end(self, e, GBX_JOB_EXPIRE);
+    else
+        s_ready(e, 1, s_mono() + self->o.backoff_min_ms);
+}
+
 /*  MARK done for E: read the message and send it. */
-static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
+static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e)
 {
     s_session_t *s = e->sess;
     uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
@@ -504,7 +593,7 @@ static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
         free(v);
         s_log(self, "GBX-DELIVER-FAILED seq=%llu why=message-unreadable",
               (unsigned long long)e->seq);
-        s_return(self, e, now);
+        s_back(self, e, 1);
         return;
     }
     size_t elen = (size_t)v[0] << 24 | (size_t)v[1] << 16 | (size_t)v[2] << 8 | v[3];
@@ -514,21 +603,25 @@ static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e, uint64_t now)
         free(v);
         s_log(self, "GBX-DELIVER-FAILED seq=%llu why=message-undecodable",
               (unsigned long long)e->seq);
-        s_return(self, e, now);
+        s_back(self, e, 1);
         return;
     }
     gbx_envelope_destroy(&env);
-    e->st = S_INFLIGHT;
-    e->deadline = now + self->o.ack_timeout_ms;
-    DL_APPEND2(self->inflight, e, prev, next);
-    self->st.inflight++;
     int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, v + 4 + elen, vlen - 4 - elen, v);
     free(p1);
-    if (r != 0) {
-        s_unsent(self, e);
-        s_close_session(self, s, "send failed"); /* returns e as well */
+    if (r == GBX_DISPATCH_BUSY) { /* the session's pipe is full: later, same session */
+        s_back(self, e, 1);
         return;
     }
+    if (r != 0) {
+        s_back(self, e, 1);
+        s_close_session(self, s, "send failed");
+        return;
+    }
+    e->st = S_INFLIGHT;
+    e->deadline = s_mono() + self->o.ack_timeout_ms;
+    DL_APPEND2(self->inflight, e, prev, next);
+    self->st.inflight++;
     self->st.delivered++;
     if (e->q.attempts > 1)
         self->st.redelivered++;
@@ -546,12 +639,14 @@ static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
         return;
     if (e && e->st == S_MARKING) {
         e->ack_seen = 1; /* the MARK's return turns into an ACK */
-        e->delivery_id = delivery_id;
+        e->ack_id = delivery_id;
         return;
     }
     s_dest_t *d = s_dest(self, s->agency);
     if (!d)
         return;
+    if (!e && self->pending >= S_PENDING_MAX)
+        return; /* a flood of acks: this one comes again with a redelivery */
     gbx_job_t *job = gbx_job_new(GBX_JOB_ACK);
     if (!job)
         return; /* the message is delivered again: at least once */
@@ -596,7 +691,7 @@ void gbx_dispatch_frame(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len
             c->bytes > UINT64_MAX - s->credit_bytes ? UINT64_MAX : s->credit_bytes + c->bytes;
         s_dest_t *d = s_dest(self, agency);
         if (d)
-            s_pump(self, d, s_now(self));
+            s_pump(self, d);
         break;
     }
     case GBX_FRAME_ACK:
@@ -609,7 +704,7 @@ void gbx_dispatch_frame(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len
         if (gbx_frame_pong(f->tag, f->ping->nonce, &p1, &l1) == GBX_OK) {
             int r = self->o.send(self->o.arg, s->rid, s->rid_len, p1, l1, NULL, 0, NULL);
             free(p1);
-            if (r != 0)
+            if (r == GBX_DISPATCH_GONE)
                 s_close_session(self, s, "send failed");
         }
         break;
@@ -638,6 +733,7 @@ void gbx_dispatch_accepted(gbx_dispatch_t *self, const gbx_job_t *job)
     gbx_qentry_t q;
     memset(&q, 0, sizeof q);
     q.size = job->sub.size;
+    q.payload = gbx_frame_payload_size(job->sub.frame);
     q.expires_at_ms = h->expires_at_ms;
     snprintf(q.from, sizeof q.from, "%s", h->from_agency);
     memcpy(q.message_id, job->sub.msg_id, GBX_MSG_ID_BYTES);
@@ -648,41 +744,58 @@ void gbx_dispatch_accepted(gbx_dispatch_t *self, const gbx_job_t *job)
     }
     d->cursor = seq + 1;
     s_ready(e, 0, 0);
-    s_pump(self, d, s_now(self));
+    s_pump(self, d);
+}
+
+/*  Counts a job back from the writer. */
+static void s_job_back(gbx_dispatch_t *self, const gbx_job_t *job)
+{
+    if (self->pending)
+        self->pending--;
+    if (job->kind == GBX_JOB_FORGET || job->sweep)
+        if (self->sweep_pending)
+            self->sweep_pending--;
+}
+
+void gbx_dispatch_drop(gbx_dispatch_t *self, gbx_job_t *job)
+{
+    if (self && job)
+        s_job_back(self, job);
+    gbx_job_free(job);
 }
 
 void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
 {
     if (!self || !job)
         return;
-    if (self->pending)
-        self->pending--;
-    uint64_t now = s_now(self);
+    s_job_back(self, job);
     int ok = job->commit == GBX_OK && job->rc == GBX_OK;
     s_entry_t *e = job->kind == GBX_JOB_FORGET ? NULL : s_entry(self, job->seq);
     char idhex[2 * GBX_MSG_ID_BYTES + 1];
     switch (job->kind) {
     case GBX_JOB_MARK:
-        if (!e)
+        if (!e || e->st != S_MARKING)
             break;
         if (job->commit != GBX_OK) { /* not marked: back to queued */
-            if (e->sess && e->sess->inflight)
-                e->sess->inflight--;
+            s_refund(e);
             s_forget(self, e);
             break;
         }
+        if (job->rc == GBX_E_DEAD_LETTERED) { /* no delivery ids left */
+            s_refund(e);
+            s_end(self, e, GBX_JOB_DEADLETTER);
+            break;
+        }
         if (job->rc != GBX_OK) { /* gone from the queue meanwhile */
-            if (e->sess && e->sess->inflight)
-                e->sess->inflight--;
+            s_refund(e);
             s_entry_free(self, e);
             break;
         }
         e->q = job->entry;
         e->delivery_id = gbx_delivery_id(e->seq, e->q.deliveries);
         if (e->ack_seen) { /* acked while marking: do not send */
-            if (e->sess && e->sess->inflight)
-                e->sess->inflight--;
-            e->sess = NULL;
+            s_unsent(self, e);
+            s_refund(e);
             gbx_job_t *ack = gbx_job_new(GBX_JOB_ACK);
             if (!ack) {
                 s_forget(self, e);
@@ -691,34 +804,28 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
             e->st = S_ACKING;
             snprintf(ack->dest, sizeof ack->dest, "%s", e->dest->id);
             ack->seq = e->seq;
-            ack->delivery_id = e->delivery_id;
+            ack->delivery_id = e->ack_id;
             s_give(self, ack);
             break;
         }
         if (!e->sess) { /* its session closed meanwhile: nothing was sent */
-            s_unsent(self, e);
-            e->st = S_INFLIGHT;
-            DL_APPEND2(self->inflight, e, prev, next);
-            self->st.inflight++;
-            s_return(self, e, now);
+            s_back(self, e, 1);
             break;
         }
-        s_send_deliver(self, e, now);
+        s_send_deliver(self, e);
         break;
     case GBX_JOB_ACK:
         if (ok)
             self->st.acked++;
-        if (!e)
+        if (!e || e->st != S_ACKING)
             break;
-        if (job->commit != GBX_OK)
-            s_forget(self, e); /* not recorded: delivered again later */
+        if (job->commit != GBX_OK || job->rc != GBX_OK)
+            s_forget(self, e); /* not recorded (or not a valid id): the store decides */
         else
             s_entry_free(self, e);
         break;
     case GBX_JOB_EXPIRE:
     case GBX_JOB_DEADLETTER:
-        if (self->sweep_pending && job->delivery_id == 1)
-            self->sweep_pending--;
         if (ok) {
             int dead = job->kind == GBX_JOB_DEADLETTER;
             if (dead)
@@ -733,37 +840,44 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
                 s_notice(self, job->entry.from, job->entry.message_id,
                          dead ? GBX_E_DEAD_LETTERED : GBX_E_EXPIRED);
         }
-        if (e) {
+        if (e && e->st == S_ENDING) {
             if (job->commit != GBX_OK)
                 s_forget(self, e);
             else
                 s_entry_free(self, e);
         }
         break;
-    case GBX_JOB_FORGET:
-        if (self->sweep_pending)
-            self->sweep_pending--;
-        break;
-    default:
+    default: /* UNMARK, FORGET: nothing more to do */
         break;
     }
     gbx_job_free(job);
     s_dest_t *d, *tmp;
     HASH_ITER(hh, self->dests, d, tmp)
-    s_pump(self, d, now);
+    s_pump(self, d);
 }
 
 /* ------------------------------------------------------------------ timers */
 
-/*  Due keys up to NOW: expire queued messages, forget old dedupe records. */
-static void s_sweep(gbx_dispatch_t *self, uint64_t now)
+/*  Due keys up to now: expire queued messages, forget old dedupe records.
+    Resumes where the previous sweep stopped (the keys before it are gone
+    or belong to messages in flight, which end on their return), and starts
+    from the first key again every S_SWEEP_RESTART_MS. */
+static void s_sweep(gbx_dispatch_t *self)
 {
-    if (self->sweep_pending || now < self->next_sweep)
+    uint64_t mono = s_mono();
+    if (self->sweep_pending || mono < self->next_sweep)
         return;
-    self->next_sweep = now + S_SWEEP_EVERY_MS;
+    self->next_sweep = mono + S_SWEEP_EVERY_MS;
+    if (mono >= self->sweep_restart) {
+        self->sweep_from_key = 0;
+        self->sweep_restart = mono + S_SWEEP_RESTART_MS;
+    }
+    uint64_t now = s_now(self);
     gbx_store_iter_t *it = NULL;
     if (gbx_store_iter_new(self->o.store, GBX_KS_EXPIRY, NULL, 0, &it) != GBX_OK)
         return;
+    if (self->sweep_from_key)
+        gbx_store_iter_seek(it, self->sweep_key, GBX_DUE_KEY_LEN);
     for (size_t n = 0; gbx_store_iter_valid(it) && n < S_SWEEP_MAX; gbx_store_iter_next(it)) {
         size_t kl = 0, vl = 0;
         const uint8_t *k = gbx_store_iter_key(it, &kl);
@@ -774,7 +888,8 @@ static void s_sweep(gbx_dispatch_t *self, uint64_t now)
             continue;
         if (at > now)
             break;
-        n++;
+        memcpy(self->sweep_key, k, GBX_DUE_KEY_LEN);
+        self->sweep_from_key = 1;
         if (kind == GBX_DUE_DEDUPE) {
             gbx_job_t *job = gbx_job_new(GBX_JOB_FORGET);
             if (!job || !(job->val = malloc(vl ? vl : 1))) {
@@ -786,6 +901,7 @@ static void s_sweep(gbx_dispatch_t *self, uint64_t now)
             job->vlen = vl;
             self->sweep_pending++;
             s_give(self, job);
+            n++;
             continue;
         }
         /* a queued message past its time; in flight ones end on return */
@@ -796,26 +912,23 @@ static void s_sweep(gbx_dispatch_t *self, uint64_t now)
         dest[vl] = '\0';
         s_dest_t *d = s_dest(self, dest);
         s_entry_t *e = s_entry(self, seq);
-        if (!d || (e && e->st != S_QUEUED))
+        if (e && e->st != S_QUEUED)
             continue;
         gbx_job_t *job = gbx_job_new(GBX_JOB_EXPIRE);
         if (!job)
             break;
-        if (!e) {
-            e = s_entry_add(self, d, seq, NULL);
-            if (!e) {
-                gbx_job_free(job);
-                break;
-            }
-        } else {
+        if (e) {
             s_unready(e);
+            e->st = S_ENDING;
+        } else if (d && (e = s_entry_add(self, d, seq, NULL))) {
+            e->st = S_ENDING; /* so that a refill does not load it meanwhile */
         }
-        e->st = S_ENDING;
         snprintf(job->dest, sizeof job->dest, "%s", dest);
         job->seq = seq;
-        job->delivery_id = 1; /* marks a sweep job */
+        job->sweep = 1;
         self->sweep_pending++;
         s_give(self, job);
+        n++;
     }
     gbx_store_iter_destroy(&it);
 }
@@ -824,25 +937,44 @@ void gbx_dispatch_tick(gbx_dispatch_t *self)
 {
     if (!self)
         return;
-    uint64_t now = s_now(self);
+    uint64_t mono = s_mono();
     /* ack timeouts: the list is in deadline order */
-    while (self->inflight && self->inflight->deadline <= now) {
+    while (self->inflight && self->inflight->deadline <= mono) {
         s_entry_t *e = self->inflight;
         char idhex[2 * GBX_MSG_ID_BYTES + 1];
         s_hex16(e->q.message_id, idhex);
         s_log(self, "GBX-ACK-TIMEOUT seq=%llu message_id=%s to=%s attempt=%u",
               (unsigned long long)e->seq, idhex, e->dest->id, (unsigned)e->q.attempts);
-        s_return(self, e, now);
+        s_return(self, e);
     }
-    /* silent sessions */
+    /* silent sessions, unless gbxd itself stopped reading them */
     s_session_t *s, *tmp;
     HASH_ITER(hh, self->sessions, s, tmp)
-    if (now > s->last_seen + self->o.session_timeout_ms)
+    if (!self->paused && mono > s->last_seen + self->o.session_timeout_ms)
         s_close_session(self, s, "timeout");
-    s_sweep(self, now);
+    s_sweep(self);
     s_dest_t *d, *dt;
     HASH_ITER(hh, self->dests, d, dt)
-    s_pump(self, d, now);
+    s_pump(self, d);
+}
+
+void gbx_dispatch_pause(gbx_dispatch_t *self, int paused)
+{
+    if (!self || !!paused == self->paused)
+        return;
+    self->paused = !!paused;
+    if (!paused) { /* what the sessions said meanwhile is being read now */
+        uint64_t mono = s_mono();
+        s_session_t *s, *tmp;
+        HASH_ITER(hh, self->sessions, s, tmp)
+        s->last_seen = mono;
+    }
+}
+
+void gbx_dispatch_stop(gbx_dispatch_t *self)
+{
+    if (self)
+        self->stopping = 1;
 }
 
 /* ------------------------------------------------------------- life cycle */
@@ -859,6 +991,8 @@ gbx_err_t gbx_dispatch_new(const gbx_dispatch_opts_t *opts, gbx_dispatch_t **out
     self->o = *opts;
     if (!self->o.window)
         self->o.window = S_WINDOW_DEFAULT;
+    if (!self->o.inflight_window)
+        self->o.inflight_window = S_INFLIGHT_DEFAULT;
     if (!self->o.backoff_min_ms)
         self->o.backoff_min_ms = S_BACKOFF_MIN;
     if (!self->o.backoff_max_ms)

@@ -12,8 +12,11 @@
     Memory is bounded by windows, not by queue depth: per destination at
     most opts.window queued entries are in memory (read from the queues
     keyspace in sequence order when the window runs low), plus the
-    deliveries in flight (bounded by the sessions' credit) and the jobs
-    pending. A queue of a million messages costs its window.
+    deliveries in flight (opts.inflight_window per session, at most 64
+    sessions per agency: the least recently heard goes) and the jobs
+    pending (acks for messages not in memory are ignored beyond 65536 jobs;
+    they come again with the redelivery). A queue of a million messages
+    costs its window.
 
     A message's life here:
         queued --credit--> marking (job MARK) --done--> in flight (Deliver
@@ -40,8 +43,13 @@
 
 /*  Sends [routing id RID, "GBX1", PART1, payload] to a session; PAYLOAD
     (PLEN bytes, may be 0) lies inside OWNER, a malloc'ed buffer the
-    callee takes over (frees it, also on failure). Returns 0, or -1 when
-    the session is gone (EHOSTUNREACH): the dispatcher then closes it. */
+    callee takes over (frees it, also on failure). Returns 0;
+    GBX_DISPATCH_GONE when the session's connection is gone (EHOSTUNREACH:
+    the dispatcher closes the session); GBX_DISPATCH_BUSY when it would
+    block (the connection's pipe is full: a Deliver goes back to the queue,
+    not counted as an attempt, and the session stays). */
+#define GBX_DISPATCH_GONE (-1)
+#define GBX_DISPATCH_BUSY (-2)
 typedef int (*gbx_dispatch_send_fn)(void *arg, const uint8_t *rid, size_t rid_len,
                                     const uint8_t *part1, size_t len1, const uint8_t *payload,
                                     size_t plen, void *owner);
@@ -57,6 +65,7 @@ typedef struct {
     uint64_t session_timeout_ms;    /* SESSION_TIMEOUT */
     uint32_t max_attempts;          /* MAX_ATTEMPTS */
     size_t window;                  /* queued entries in memory per destination; 0 = 1024 */
+    size_t inflight_window;         /* deliveries in flight per session; 0 = 64 */
     uint64_t backoff_min_ms;        /* 0 = 100 */
     uint64_t backoff_max_ms;        /* 0 = 30000 */
     gbx_dispatch_send_fn send;
@@ -98,6 +107,16 @@ void gbx_dispatch_accepted(gbx_dispatch_t *self, const gbx_job_t *job);
 /*  A job of the dispatcher's came back from the writer: acts on it and
     frees it. */
 void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job);
+/*  A job of the dispatcher's that will never reach the writer (shutting
+    down): forgets it and frees it, with no other effect (the store keeps
+    the message in its last durable state). Never calls back into gbxd. */
+void gbx_dispatch_drop(gbx_dispatch_t *self, gbx_job_t *job);
+/*  gbxd stopped (PAUSED 1) or resumed (0) reading the socket: while it does
+    not read, silence does not end sessions, and on resume every session
+    counts as just heard from. */
+void gbx_dispatch_pause(gbx_dispatch_t *self, int paused);
+/*  Shutting down: no new delivery starts. */
+void gbx_dispatch_stop(gbx_dispatch_t *self);
 /*  Timers: ack and session timeouts, backoffs, the expiry sweep, then
     delivers what credit allows. Call at least every 100 ms. */
 void gbx_dispatch_tick(gbx_dispatch_t *self);

@@ -119,7 +119,8 @@ typedef struct {
     uint64_t received, sent, dropped;
 } s_daemon_t;
 
-/*  Sends [routing id, "GBX1", part1, payload]. 0, or -1 with errno. */
+/*  Sends [routing id, "GBX1", part1, payload]. 0, or GBX_DISPATCH_GONE
+    (EHOSTUNREACH) or GBX_DISPATCH_BUSY (anything else, errno set). */
 static int s_send(s_daemon_t *d, const uint8_t *rid, size_t rid_len, const uint8_t *p1, size_t l1,
                   const uint8_t *payload, size_t plen, void *owner)
 {
@@ -144,6 +145,8 @@ static int s_send(s_daemon_t *d, const uint8_t *rid, size_t rid_len, const uint8
     rc = 0;
     d->sent++;
 out:
+    if (rc != 0)
+        rc = errno == EHOSTUNREACH ? GBX_DISPATCH_GONE : GBX_DISPATCH_BUSY;
     free(owner);
     return rc;
 }
@@ -157,13 +160,10 @@ static int s_dispatch_send(void *arg, const uint8_t *rid, size_t rid_len, const 
 static void s_dispatch_job(void *arg, gbx_job_t *job)
 {
     s_daemon_t *d = arg;
-    if (d->writer_gone || gbx_chan_push(d->to_writer, job) != GBX_OK) {
+    if (d->writer_gone || gbx_chan_push(d->to_writer, job) != GBX_OK)
         /* shutting down (or out of memory): the store still has the
-           message in its old state, so nothing is lost */
-        job->commit = GBX_E_STATE;
-        job->rc = GBX_E_STATE;
-        gbx_dispatch_done(d->dispatch, job);
-    }
+           message in its last durable state, so nothing is lost */
+        gbx_dispatch_drop(d->dispatch, job);
 }
 
 static void s_dispatch_log(void *arg, const char *line)
@@ -575,6 +575,7 @@ int main(int argc, char **argv)
         .ack_timeout_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_ACK_TIMEOUT_MS),
         .session_timeout_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_SESSION_TIMEOUT_MS),
         .max_attempts = (uint32_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_MAX_ATTEMPTS),
+        .inflight_window = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_INFLIGHT_WINDOW),
         .backoff_min_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_REDELIVERY_BACKOFF_MS),
         .send = s_dispatch_send,
         .job = s_dispatch_job,
@@ -617,6 +618,7 @@ int main(int argc, char **argv)
     uint64_t next_tick = 0;
     while (!s_stop_sig) {
         int full = d.pipeline >= S_PIPELINE_MAX || d.pipeline_bytes >= S_PIPELINE_BYTES;
+        gbx_dispatch_pause(dispatch, full);
         zmq_pollitem_t items[2] = {{sock, 0, full ? 0 : ZMQ_POLLIN, 0},
                                    {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0}};
         int r = zmq_poll(items, 2, S_TICK_MS);
@@ -650,7 +652,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "GBX-STOP signal=%d\n", (int)s_stop_sig);
 stop:
     /* finish what is in the pipeline: every accepted message gets its answer
-       if its session is still there */
+       if its session is still there; no new delivery starts */
+    gbx_dispatch_stop(dispatch);
     gbx_verifier_stop(&verifier);
     while (d.pipeline > 0 || gbx_dispatch_pending(dispatch) > 0) {
         zmq_pollitem_t it = {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0};

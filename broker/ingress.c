@@ -469,9 +469,14 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
         s->receipt_len = old_len;
         return GBX_E_DUPLICATE;
     }
-    /* step 14: destination */
-    if (!gbx_registry_agency(self->o.registry, h->to_agency))
+    /* step 14: destination: an agency this node serves (the peer link to
+       the other side's node is the federation issue; until then a message
+       for an agency of another node would wait forever) */
+    const gbx_agency_t *dest = gbx_registry_agency(self->o.registry, h->to_agency);
+    if (!dest || strcmp(dest->node, self->node_id) != 0) {
+        s->detail = dest ? "no peer link to that agency's node" : NULL;
         return GBX_E_UNKNOWN_DESTINATION;
+    }
     /* step 15: times */
     if (s->now >= h->expires_at_ms)
         return GBX_E_EXPIRED;
@@ -522,6 +527,7 @@ static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_bat
     gbx_qentry_t e;
     memset(&e, 0, sizeof e);
     e.size = s->size;
+    e.payload = gbx_frame_payload_size(s->frame);
     e.expires_at_ms = h->expires_at_ms;
     snprintf(e.from, sizeof e.from, "%s", h->from_agency);
     memcpy(e.message_id, s->msg_id, GBX_MSG_ID_BYTES);

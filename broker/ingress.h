@@ -25,8 +25,8 @@
                         through the group's batch (gbx_batch_get), or earlier
                         in the same group: Accepted with the byte-identical
                         stored SignedReceipt and duplicate = true
-      14 destination    to_agency is an agency of the registry
-                        (UNKNOWN_DESTINATION)
+      14 destination    to_agency is an agency of the registry served by
+                        this node (UNKNOWN_DESTINATION; no peer link yet)
       15 times          now < expires (EXPIRED); created <= now + skew
                         (NOT_YET_VALID); expires - created <= max_ttl
                         (TTL_TOO_LONG)

@@ -49,6 +49,7 @@ typedef struct gbx_job {
     char dest[GBX_ID_MAX + 1];
     uint64_t seq;
     uint64_t delivery_id;
+    int sweep;                    /* made by the expiry sweep */
     uint8_t due[GBX_DUE_KEY_LEN]; /* FORGET */
     uint8_t *val;                 /* FORGET: the dedupe key (owned) */
     size_t vlen;

@@ -39,13 +39,14 @@ void gbx_qentry_encode(const gbx_qentry_t *e, uint8_t out[GBX_QENTRY_MAX], size_
 {
     size_t fl = strnlen(e->from, GBX_ID_MAX);
     s_be64(out, e->size);
-    s_be64(out + 8, e->expires_at_ms);
-    s_be32(out + 16, e->deliveries);
-    s_be32(out + 20, e->attempts);
-    out[24] = (uint8_t)fl;
-    memcpy(out + 25, e->from, fl);
-    memcpy(out + 25 + fl, e->message_id, GBX_MSG_ID_BYTES);
-    *len = 25 + fl + GBX_MSG_ID_BYTES;
+    s_be64(out + 8, e->payload);
+    s_be64(out + 16, e->expires_at_ms);
+    s_be32(out + 24, e->deliveries);
+    s_be32(out + 28, e->attempts);
+    out[32] = (uint8_t)fl;
+    memcpy(out + 33, e->from, fl);
+    memcpy(out + 33 + fl, e->message_id, GBX_MSG_ID_BYTES);
+    *len = 33 + fl + GBX_MSG_ID_BYTES;
 }
 
 gbx_err_t gbx_qentry_decode(const uint8_t *v, size_t len, gbx_qentry_t *out)
@@ -53,21 +54,23 @@ gbx_err_t gbx_qentry_decode(const uint8_t *v, size_t len, gbx_qentry_t *out)
     memset(out, 0, sizeof *out);
     if (len == 8) { /* the first format: the size alone */
         out->size = s_get64(v);
+        out->payload = out->size;
         out->expires_at_ms = UINT64_MAX;
         return GBX_OK;
     }
-    if (len < 25)
+    if (len < 33)
         return GBX_E_STATE;
-    size_t fl = v[24];
-    if (fl > GBX_ID_MAX || len != 25 + fl + GBX_MSG_ID_BYTES)
+    size_t fl = v[32];
+    if (fl > GBX_ID_MAX || len != 33 + fl + GBX_MSG_ID_BYTES)
         return GBX_E_STATE;
     out->size = s_get64(v);
-    out->expires_at_ms = s_get64(v + 8);
-    out->deliveries = s_get32(v + 16);
-    out->attempts = s_get32(v + 20);
-    memcpy(out->from, v + 25, fl);
+    out->payload = s_get64(v + 8);
+    out->expires_at_ms = s_get64(v + 16);
+    out->deliveries = s_get32(v + 24);
+    out->attempts = s_get32(v + 28);
+    memcpy(out->from, v + 33, fl);
     out->from[fl] = '\0';
-    memcpy(out->message_id, v + 25 + fl, GBX_MSG_ID_BYTES);
+    memcpy(out->message_id, v + 33 + fl, GBX_MSG_ID_BYTES);
     return GBX_OK;
 }
 
@@ -91,7 +94,7 @@ gbx_err_t gbx_due_parse(const uint8_t *key, size_t len, uint64_t *at_ms, uint64_
 
 uint64_t gbx_delivery_id(uint64_t seq, uint32_t deliveries)
 {
-    return seq << GBX_DELIVERY_SEQ_SHIFT | (deliveries & ((1u << GBX_DELIVERY_SEQ_SHIFT) - 1));
+    return seq << GBX_DELIVERY_SEQ_SHIFT | (deliveries & GBX_DELIVERIES_MAX);
 }
 
 uint64_t gbx_delivery_seq(uint64_t delivery_id)
@@ -176,6 +179,8 @@ gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *des
     gbx_err_t rc = s_load(batch, GBX_KS_QUEUES, dest, seq, key, &klen, &cur);
     if (rc != GBX_OK)
         return rc;
+    if (cur.deliveries >= GBX_DELIVERIES_MAX)
+        return GBX_E_DEAD_LETTERED;
     cur.deliveries++;
     cur.attempts++;
     rc = s_put_entry(batch, GBX_KS_QUEUES, key, klen, &cur);
@@ -224,6 +229,9 @@ static gbx_err_t s_finish(gbx_store_t *store, gbx_batch_t *batch, const char *de
     gbx_err_t rc = s_load(batch, GBX_KS_QUEUES, dest, seq, key, &klen, &cur);
     if (rc != GBX_OK)
         return rc;
+    uint32_t n = (uint32_t)(delivery_id & GBX_DELIVERIES_MAX);
+    if (delivery_id && (n == 0 || n > cur.deliveries))
+        return GBX_E_STATE; /* an id this node never gave */
     gbx_store_seq_key(seq, mkey);
     rc = gbx_batch_delete(batch, GBX_KS_QUEUES, key, klen);
     if (rc == GBX_OK)

@@ -15,6 +15,8 @@
 
     Queue entry value, big-endian:
         be64 size          bytes of messages[seq] (what queue limits count)
+        be64 payload       bytes of the encrypted payload (what byte credit
+                           counts, 5-adapter.md section 7.1)
         be64 expires_at_ms the header's
         be32 deliveries    Deliver frames sent over the message's life
         be32 attempts      deliveries since it was accepted or replayed
@@ -30,10 +32,15 @@
                              at_ms (expires_at_ms + clock skew, at least the
                              dedupe window after acceptance)
 
-    Delivery ids (5-adapter.md section 7.2): be64 seq << 24 | deliveries.
-    Each Deliver follows the durable increment of "deliveries" (gbx_queue_
-    mark), so an id is never reused, even across crashes, and every id
-    names its message: an ack of an earlier delivery finds it. */
+    Delivery ids (5-adapter.md section 7.2): seq << 16 | deliveries. Each
+    Deliver follows the durable increment of "deliveries" (gbx_queue_mark),
+    so an id is never reused, even across crashes, and every id names its
+    message: an ack of an earlier delivery finds it. Sequences are shared
+    with audit records; 48 bits last centuries at a million per second. A
+    message is delivered at most GBX_DELIVERIES_MAX times over its life
+    (max_attempts is at most 1000; replays by an operator count too): beyond
+    that gbx_queue_mark refuses with GBX_E_DEAD_LETTERED and the caller
+    dead-letters the message. */
 #ifndef GBX_QUEUE_H
 #define GBX_QUEUE_H
 
@@ -48,10 +55,12 @@
 #define GBX_QENTRY_MAX         (8 + 8 + 4 + 4 + 1 + GBX_ID_MAX + GBX_MSG_ID_BYTES)
 #define GBX_DUE_KEY_LEN        17u
 #define GBX_QUEUE_KEY_MAX      (GBX_STORE_DEST_MAX + 1 + GBX_STORE_SEQ_KEY_BYTES)
-#define GBX_DELIVERY_SEQ_SHIFT 24u
+#define GBX_DELIVERY_SEQ_SHIFT 16u
+#define GBX_DELIVERIES_MAX     65535u
 
 typedef struct {
     uint64_t size;
+    uint64_t payload;
     uint64_t expires_at_ms;
     uint32_t deliveries;
     uint32_t attempts;
@@ -97,7 +106,8 @@ gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *des
 gbx_err_t gbx_queue_unmark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
                            uint64_t delivery_id, uint64_t at_ms, gbx_qentry_t *e);
 /*  queued/in flight -> acked: deletes the entry, the message, the due key;
-    audit ACKED (with DELIVERY_ID and BY, the acking agency). */
+    audit ACKED with DELIVERY_ID. GBX_E_STATE as well when DELIVERY_ID was
+    never issued (its delivery number is 0 or beyond the entry's). */
 gbx_err_t gbx_queue_ack(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
                         uint64_t delivery_id, uint64_t at_ms, gbx_qentry_t *e);
 /*  -> expired: as ack, audit EXPIRED. */
