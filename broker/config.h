@@ -112,13 +112,14 @@ typedef enum {
     X(LIMITS_QUEUE_MAX_BYTES, "limits.queue_max_bytes", BYTES, "4GiB", 1048576,                    \
       INT64_C(1099511627776), 1, "payload bytes queued per destination before RETRY_LATER")        \
     X(LIMITS_INFLIGHT_WINDOW, "limits.inflight_window", INT, "64", 1, 65536, 1,                    \
-      "messages delivered to one adapter and not yet acked (credit)")                              \
+      "deliveries in flight (sent, not yet acked) per adapter session, whatever its credit")       \
     X(LIMITS_ACK_TIMEOUT_MS, "limits.ack_timeout_ms", DURATION, "30s", 100, 3600000, 1,            \
       "redelivery after this long without an ack")                                                 \
     X(LIMITS_MAX_ATTEMPTS, "limits.max_attempts", INT, "10", 1, 1000, 1,                           \
       "delivery attempts before a message is dead-lettered")                                       \
     X(LIMITS_SESSION_TIMEOUT_MS, "limits.session_timeout_ms", DURATION, "30s", 1000, 3600000, 1,   \
-      "an adapter session silent this long is closed; its deliveries go back to the queue")        \
+      "a session silent this long is closed, its deliveries requeued (spec: >= 30 s, 3 "           \
+      "heartbeats)")                                                                               \
     X(LIMITS_REDELIVERY_BACKOFF_MS, "limits.redelivery_backoff_ms", DURATION, "100ms", 1, 60000,   \
       1, "first wait before a redelivery; doubles with each attempt, up to 30 s")                  \
     X(LIMITS_VERIFY_THREADS, "limits.verify_threads", INT, "2", 1, 64, 0,                          \
