@@ -477,7 +477,8 @@ static void s_on_accepted(gbx_client_t *self, const Gbx__V1__Frame *m, s_pending
     ev->message_id_len = GBX_MSG_ID_BYTES;
     ev->duplicate = m->accepted->duplicate;
     Gbx__V1__Receipt *r = NULL;
-    gbx_err_t rc = m->accepted->receipt ? gbx_receipt_verify(m->accepted->receipt, &self->node, &r)
+    gbx_err_t rc = m->accepted->receipt ? gbx_receipt_verify_cached(m->accepted->receipt,
+                                                                    &self->node, self->vcache, &r)
                                         : GBX_E_MALFORMED;
     if (rc == GBX_OK)
         rc = gbx_receipt_check(r, p->msg->env, self->node_id);
@@ -771,7 +772,7 @@ gbx_err_t gbx_client_new(const gbx_client_opts_t *opts, gbx_client_t **out)
     self->next_tag = 1;
     self->last_send_ms = s_now_ms();
     self->seen = calloc(self->o.dedupe_size, sizeof *self->seen);
-    if (!self->seen || gbx_vcache_new(64, &self->vcache) != GBX_OK) {
+    if (!self->seen || gbx_vcache_new(1024, &self->vcache) != GBX_OK) {
         rc = GBX_E_NOMEM;
         goto out;
     }

@@ -426,12 +426,11 @@ static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
     memcpy(prefix, d->id, dl);
     prefix[dl] = 0;
     gbx_store_iter_t *it = NULL;
-    if (gbx_store_iter_new(self->o.store, GBX_KS_QUEUES, prefix, dl + 1, &it) != GBX_OK)
-        return;
     uint8_t key[GBX_QUEUE_KEY_MAX];
     size_t klen = 0;
-    if (gbx_store_queue_key(d->id, d->cursor, key, sizeof key, &klen) == GBX_OK)
-        gbx_store_iter_seek(it, key, klen);
+    if (gbx_store_queue_key(d->id, d->cursor, key, sizeof key, &klen) != GBX_OK ||
+        gbx_store_iter_from(self->o.store, GBX_KS_QUEUES, prefix, dl + 1, key, klen, &it) != GBX_OK)
+        return;
     int ended = 1;
     for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
         if (d->nready >= self->o.window) {
@@ -874,10 +873,9 @@ static void s_sweep(gbx_dispatch_t *self)
     }
     uint64_t now = s_now(self);
     gbx_store_iter_t *it = NULL;
-    if (gbx_store_iter_new(self->o.store, GBX_KS_EXPIRY, NULL, 0, &it) != GBX_OK)
+    if (gbx_store_iter_from(self->o.store, GBX_KS_EXPIRY, NULL, 0, self->sweep_key,
+                            self->sweep_from_key ? GBX_DUE_KEY_LEN : 0, &it) != GBX_OK)
         return;
-    if (self->sweep_from_key)
-        gbx_store_iter_seek(it, self->sweep_key, GBX_DUE_KEY_LEN);
     for (size_t n = 0; gbx_store_iter_valid(it) && n < S_SWEEP_MAX; gbx_store_iter_next(it)) {
         size_t kl = 0, vl = 0;
         const uint8_t *k = gbx_store_iter_key(it, &kl);

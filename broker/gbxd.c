@@ -531,13 +531,16 @@ int main(int argc, char **argv)
                                gbx_payload_sealed_size((uint64_t)io.max_payload_bytes);
     const int64_t max_part = (int64_t)max_bytes;
     sock = zmq_socket(ctx, ZMQ_ROUTER);
-    int one = 1, zero = 0, hb_ivl = 5000, hb_to = 15000;
+    /* answers waiting in one connection's pipe: more than the pipeline
+       holds (S_PIPELINE_MAX), so that no answer is dropped for a full pipe */
+    int one = 1, zero = 0, hb_ivl = 5000, hb_to = 15000, sndhwm = 2 * S_PIPELINE_MAX + 65536;
     if (!sock || zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(node), GBX_KEY_BYTES) !=
             0 ||
         zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, GBX_ZAP_DOMAIN_ADAPTER,
                        strlen(GBX_ZAP_DOMAIN_ADAPTER)) != 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
         zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0 ||

@@ -13,7 +13,16 @@
 
 #include <rocksdb/c.h>
 
-#define S_DEFAULT_CACHE ((size_t)32 * 1024 * 1024)
+#define S_DEFAULT_CACHE ((size_t)16 * 1024 * 1024)
+/*  Memory: all memtables together at most S_WRITE_BUFFERS (RocksDB's write
+    buffer manager flushes the largest when they reach it), each at most
+    S_MEMTABLE; the WAL is flushed away beyond S_WAL_MAX. With the block
+    cache this keeps the store's memory under ~70 MiB whatever the queue
+    depth (RocksDB's defaults: 64 MiB per memtable, two per keyspace, eight
+    keyspaces, and no WAL limit). */
+#define S_WRITE_BUFFERS ((size_t)48 * 1024 * 1024)
+#define S_MEMTABLE      ((size_t)16 * 1024 * 1024)
+#define S_WAL_MAX       ((uint64_t)256 * 1024 * 1024)
 #define S_ERR_MAX       512
 
 static const char *const s_ks_names[GBX_KS_COUNT_] = {"messages", "queues", "dedupe", "audit",
@@ -52,6 +61,8 @@ struct gbx_store_iter {
     uint8_t *prefix;
     size_t plen;
     uint8_t *upper; /* exclusive upper bound of the prefix; NULL if none */
+    uint8_t *lower; /* inclusive lower bound (gbx_store_iter_from); NULL if none */
+    size_t llen;
 };
 
 /* ----------------------------------------------------------------- errors */
@@ -281,6 +292,10 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
     rocksdb_options_set_create_if_missing(self->dbopts, 1);
     rocksdb_options_set_create_missing_column_families(self->dbopts, 1);
     rocksdb_options_increase_parallelism(self->dbopts, 2);
+    rocksdb_options_set_db_write_buffer_size(self->dbopts, S_WRITE_BUFFERS);
+    rocksdb_options_set_write_buffer_size(self->dbopts, S_MEMTABLE);
+    rocksdb_options_set_max_write_buffer_number(self->dbopts, 2);
+    rocksdb_options_set_max_total_wal_size(self->dbopts, S_WAL_MAX);
     /* RocksDB's own LOG file stays in the data dir, small */
     rocksdb_options_set_keep_log_file_num(self->dbopts, 3);
     rocksdb_options_set_max_log_file_size(self->dbopts, 1024 * 1024);
@@ -548,10 +563,12 @@ out:
 
 /* -------------------------------------------------------------- iterators */
 
-gbx_err_t gbx_store_iter_new(gbx_store_t *self, gbx_keyspace_t ks, const void *prefix, size_t plen,
-                             gbx_store_iter_t **out)
+/*  gbx_store_iter_new, starting at FROM (FLEN bytes, 0: the prefix). */
+static gbx_err_t s_iter_open(gbx_store_t *self, gbx_keyspace_t ks, const void *prefix, size_t plen,
+                             const void *from, size_t flen, gbx_store_iter_t **out)
 {
-    if (!self || !gbx_keyspace_name(ks) || (!prefix && plen) || !out)
+    if (!self || !gbx_keyspace_name(ks) || (!prefix && plen) || (!from && flen) || !out ||
+        (flen && (flen < plen || memcmp(from, prefix, plen) != 0)))
         return GBX_E_ARG;
     *out = NULL;
     gbx_err_t rc = GBX_OK;
@@ -568,6 +585,18 @@ gbx_err_t gbx_store_iter_new(gbx_store_t *self, gbx_keyspace_t ks, const void *p
         memcpy(it->prefix, prefix, plen);
     }
     it->ro = rocksdb_readoptions_create();
+    if (flen) {
+        /* a lower bound: RocksDB need not even look at what lies before,
+           deleted entries included */
+        it->lower = malloc(flen);
+        if (!it->lower) {
+            rc = GBX_E_NOMEM;
+            goto out;
+        }
+        memcpy(it->lower, from, flen);
+        it->llen = flen;
+        rocksdb_readoptions_set_iterate_lower_bound(it->ro, (const char *)it->lower, flen);
+    }
     /* upper bound = prefix with its last byte below 0xff incremented and the
        rest dropped; a prefix of only 0xff bytes has none */
     size_t ulen = plen;
@@ -584,7 +613,9 @@ gbx_err_t gbx_store_iter_new(gbx_store_t *self, gbx_keyspace_t ks, const void *p
         rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->upper, ulen);
     }
     it->it = rocksdb_create_iterator_cf(self->db, it->ro, self->ks[ks]);
-    if (plen)
+    if (flen)
+        rocksdb_iter_seek(it->it, (const char *)it->lower, flen);
+    else if (plen)
         rocksdb_iter_seek(it->it, (const char *)it->prefix, plen);
     else
         rocksdb_iter_seek_to_first(it->it);
@@ -595,6 +626,18 @@ out:
     }
     *out = it;
     return GBX_OK;
+}
+
+gbx_err_t gbx_store_iter_new(gbx_store_t *self, gbx_keyspace_t ks, const void *prefix, size_t plen,
+                             gbx_store_iter_t **out)
+{
+    return s_iter_open(self, ks, prefix, plen, NULL, 0, out);
+}
+
+gbx_err_t gbx_store_iter_from(gbx_store_t *self, gbx_keyspace_t ks, const void *prefix, size_t plen,
+                              const void *from, size_t flen, gbx_store_iter_t **out)
+{
+    return s_iter_open(self, ks, prefix, plen, from, flen, out);
 }
 
 void gbx_store_iter_destroy(gbx_store_iter_t **self_p)
@@ -608,6 +651,7 @@ void gbx_store_iter_destroy(gbx_store_iter_t **self_p)
         rocksdb_readoptions_destroy(it->ro);
     free(it->prefix);
     free(it->upper);
+    free(it->lower);
     free(it);
     *self_p = NULL;
 }

@@ -174,6 +174,12 @@ typedef struct gbx_store_iter gbx_store_iter_t;
     owns *out. */
 gbx_err_t gbx_store_iter_new(gbx_store_t *self, gbx_keyspace_t ks, const void *prefix, size_t plen,
                              gbx_store_iter_t **out);
+/*  The same, positioned on the first key >= FROM (which starts with PREFIX;
+    else GBX_E_ARG), and never going below FROM: keys before it, deleted
+    ones included, cost nothing (a queue's acked head, the expiry keyspace's
+    swept past). */
+gbx_err_t gbx_store_iter_from(gbx_store_t *self, gbx_keyspace_t ks, const void *prefix, size_t plen,
+                              const void *from, size_t flen, gbx_store_iter_t **out);
 /*  NULL-safe; sets *self_p to NULL. */
 void gbx_store_iter_destroy(gbx_store_iter_t **self_p);
 /*  Moves to the first key >= KEY within the prefix. */
