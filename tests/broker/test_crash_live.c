@@ -88,7 +88,7 @@
 #define S_WINDOW           256
 #define S_MAX_TRY          4
 #define S_MAX_KILLS        16
-#define S_DEADLINE_S       240
+#define S_DEADLINE_S       480
 #define S_DEADLINE_QUICK_S 300 /* under valgrind the producer and consumer are too */
 #define S_QUIET_MS         2000
 #define S_SUSPECT_MS       1000
