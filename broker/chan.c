@@ -86,6 +86,10 @@ gbx_err_t gbx_chan_push_all(gbx_chan_t *self, void *const *items, size_t n)
     if (n == 0)
         return GBX_OK;
     pthread_mutex_lock(&self->mx);
+    if (self->closed) { /* nobody takes any more */
+        pthread_mutex_unlock(&self->mx);
+        return GBX_E_STATE;
+    }
     if (s_grow(self, n) != 0) {
         pthread_mutex_unlock(&self->mx);
         return GBX_E_NOMEM;

@@ -14,7 +14,8 @@ typedef struct gbx_chan gbx_chan_t;
 gbx_err_t gbx_chan_new(gbx_chan_t **out);
 /*  NULL-safe; sets *self_p to NULL. Items still inside are not freed. */
 void gbx_chan_destroy(gbx_chan_t **self_p);
-/*  Appends ITEM (not NULL). GBX_E_NOMEM if the channel cannot grow. */
+/*  Appends ITEM (not NULL). GBX_E_NOMEM if the channel cannot grow,
+    GBX_E_STATE once it is closed (the item stays the caller's). */
 gbx_err_t gbx_chan_push(gbx_chan_t *self, void *item);
 /*  Appends N items at once (one wake-up). */
 gbx_err_t gbx_chan_push_all(gbx_chan_t *self, void *const *items, size_t n);

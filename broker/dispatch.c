@@ -294,18 +294,31 @@ static void s_notice(gbx_dispatch_t *self, const char *agency, const uint8_t *me
     a->nnotices++;
 }
 
-static void s_flush_notices(gbx_dispatch_t *self, s_session_t *s)
+/*  Sends A's kept notices to its sessions, closing those that are gone. */
+static void s_flush_agency(gbx_dispatch_t *self, s_agency_t *a)
 {
-    s_agency_t *a = NULL;
-    HASH_FIND_STR(self->agencies, s->agency, a);
-    while (a && a->notices) {
+    s_session_t *s;
+    while (a->notices && (s = s_session_of(self, a->id))) {
         s_notice_t *n = a->notices;
-        if (s_send_notice(self, s, n->message_id, n->reason) != 0)
-            return;
+        int r = s_send_notice(self, s, n->message_id, n->reason);
+        if (r == GBX_DISPATCH_GONE) {
+            s_close_session(self, s, "send failed");
+            continue;
+        }
+        if (r != 0)
+            return; /* busy: the next tick tries again */
         LL_DELETE(a->notices, n);
         a->nnotices--;
         free(n);
     }
+}
+
+static void s_flush_notices(gbx_dispatch_t *self, s_session_t *s)
+{
+    s_agency_t *a = NULL;
+    HASH_FIND_STR(self->agencies, s->agency, a);
+    if (a)
+        s_flush_agency(self, a);
 }
 
 /* -------------------------------------------------------------- sessions */
@@ -432,6 +445,7 @@ static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
         gbx_store_iter_from(self->o.store, GBX_KS_QUEUES, prefix, dl + 1, key, klen, &it) != GBX_OK)
         return;
     int ended = 1;
+    uint64_t durable = gbx_store_durable_next(self->o.store);
     for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
         if (d->nready >= self->o.window) {
             ended = 0;
@@ -443,6 +457,11 @@ static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
         if (kl != dl + 1 + GBX_STORE_SEQ_KEY_BYTES)
             continue;
         uint64_t seq = gbx_store_seq_from_key(k + dl + 1);
+        if (seq >= durable) { /* written, not yet synced: its sender has no
+                                 receipt and a crash may take it back */
+            ended = 0;
+            break;
+        }
         d->cursor = seq + 1;
         if (s_entry(self, seq))
             continue; /* in flight, or a job of ours is pending */
@@ -580,6 +599,10 @@ static void s_back(gbx_dispatch_t *self, s_entry_t *e, int counted)
 static void s_send_deliver(gbx_dispatch_t *self, s_entry_t *e)
 {
     s_session_t *s = e->sess;
+    if (s_now(self) >= e->q.expires_at_ms) { /* expired during the MARK (7.2) */
+        s_back(self, e, 1);
+        return;
+    }
     uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
     gbx_store_seq_key(e->seq, key);
     uint8_t *v = NULL;
@@ -634,6 +657,10 @@ static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
     s_entry_t *e = s_entry(self, seq);
     if (e && strcmp(e->dest->id, s->agency) != 0)
         return; /* another agency's message */
+    uint32_t n = (uint32_t)(delivery_id & GBX_DELIVERIES_MAX);
+    if (e && e->st != S_ENDING && e->st != S_ACKING && e->q.size &&
+        (n == 0 || n > e->q.deliveries + (e->st == S_MARKING)))
+        return; /* an id this node never gave (spec 7.3: ignored) */
     if (e && (e->st == S_ACKING || e->st == S_ENDING))
         return;
     if (e && e->st == S_MARKING) {
@@ -950,6 +977,11 @@ void gbx_dispatch_tick(gbx_dispatch_t *self)
     HASH_ITER(hh, self->sessions, s, tmp)
     if (!self->paused && mono > s->last_seen + self->o.session_timeout_ms)
         s_close_session(self, s, "timeout");
+    /* notices kept because a send would have blocked */
+    s_agency_t *a, *at;
+    HASH_ITER(hh, self->agencies, a, at)
+    if (a->notices)
+        s_flush_agency(self, a);
     s_sweep(self);
     s_dest_t *d, *dt;
     HASH_ITER(hh, self->dests, d, dt)

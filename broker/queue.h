@@ -52,7 +52,7 @@
 #include "gbx/identity.h"
 #include "store.h"
 
-#define GBX_QENTRY_MAX         (8 + 8 + 4 + 4 + 1 + GBX_ID_MAX + GBX_MSG_ID_BYTES)
+#define GBX_QENTRY_MAX         (8 + 8 + 8 + 4 + 4 + 1 + GBX_ID_MAX + GBX_MSG_ID_BYTES)
 #define GBX_DUE_KEY_LEN        17u
 #define GBX_QUEUE_KEY_MAX      (GBX_STORE_DEST_MAX + 1 + GBX_STORE_SEQ_KEY_BYTES)
 #define GBX_DELIVERY_SEQ_SHIFT 16u

@@ -42,8 +42,10 @@ struct gbx_store {
     int ncf;
     rocksdb_column_family_handle_t *ks[GBX_KS_COUNT_];
     pthread_mutex_t commit_mx; /* serialises commits */
-    uint64_t persisted_next;   /* meta next_seq as on disk; under commit_mx */
-    _Atomic uint64_t next_seq; /* next number gbx_store_next_seq hands out */
+    uint64_t persisted_next;   /* meta next_seq as written; under commit_mx */
+    rocksdb_writeoptions_t *wopts_nosync;
+    _Atomic uint64_t durable_next; /* every seq below is synced (or sync is off) */
+    _Atomic uint64_t next_seq;     /* next number gbx_store_next_seq hands out */
     pthread_mutex_t err_mx;
     char last_err[S_ERR_MAX];
 };
@@ -218,6 +220,7 @@ static gbx_err_t s_recover(gbx_store_t *self)
     if (next < 1)
         next = 1;
     self->persisted_next = next;
+    atomic_store(&self->durable_next, next);
     /* belt and braces: never below the last stored message */
     rc = gbx_store_iter_new(self, GBX_KS_MESSAGES, NULL, 0, &it);
     if (rc != GBX_OK)
@@ -286,6 +289,7 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
     self->bbto = rocksdb_block_based_options_create();
     self->cache = rocksdb_cache_create_lru(opts->cache_bytes ? opts->cache_bytes : S_DEFAULT_CACHE);
     self->wopts = rocksdb_writeoptions_create();
+    self->wopts_nosync = rocksdb_writeoptions_create();
     self->ropts = rocksdb_readoptions_create();
     rocksdb_block_based_options_set_block_cache(self->bbto, self->cache);
     rocksdb_options_set_block_based_table_factory(self->dbopts, self->bbto);
@@ -374,6 +378,8 @@ void gbx_store_destroy(gbx_store_t **self_p)
         rocksdb_readoptions_destroy(self->ropts);
     if (self->wopts)
         rocksdb_writeoptions_destroy(self->wopts);
+    if (self->wopts_nosync)
+        rocksdb_writeoptions_destroy(self->wopts_nosync);
     if (self->dbopts)
         rocksdb_options_destroy(self->dbopts);
     if (self->bbto)
@@ -524,7 +530,8 @@ gbx_err_t gbx_batch_rollback(gbx_batch_t *self)
     return GBX_OK;
 }
 
-gbx_err_t gbx_store_commit(gbx_store_t *self, gbx_batch_t **batch_p)
+/*  Commits *BATCH_P, synced or not. */
+static gbx_err_t s_commit(gbx_store_t *self, gbx_batch_t **batch_p, int sync)
 {
     if (!self || !batch_p || !*batch_p)
         return GBX_E_ARG;
@@ -545,9 +552,11 @@ gbx_err_t gbx_store_commit(gbx_store_t *self, gbx_batch_t **batch_p)
         rocksdb_writebatch_wi_put_cf(b->wb, self->ks[GBX_KS_META], GBX_STORE_META_NEXT_SEQ,
                                      strlen(GBX_STORE_META_NEXT_SEQ), (const char *)v, sizeof v);
     }
-    rocksdb_write_writebatch_wi(self->db, self->wopts, b->wb, &err);
+    rocksdb_write_writebatch_wi(self->db, sync ? self->wopts : self->wopts_nosync, b->wb, &err);
     if (!err && next)
         self->persisted_next = next;
+    if (!err && (sync || !self->opts.sync))
+        atomic_store(&self->durable_next, self->persisted_next);
     pthread_mutex_unlock(&self->commit_mx);
     if (err) {
         rc = s_fail(self, &self->opts, GBX_E_STORE_FAILED, err, "op=commit count=%d",
@@ -561,6 +570,40 @@ out:
     return rc;
 }
 
+gbx_err_t gbx_store_commit(gbx_store_t *self, gbx_batch_t **batch_p)
+{
+    return s_commit(self, batch_p, 1);
+}
+
+gbx_err_t gbx_store_write(gbx_store_t *self, gbx_batch_t **batch_p)
+{
+    return s_commit(self, batch_p, 0);
+}
+
+gbx_err_t gbx_store_sync(gbx_store_t *self)
+{
+    if (!self)
+        return GBX_E_ARG;
+    pthread_mutex_lock(&self->commit_mx);
+    uint64_t next = self->persisted_next; /* everything written so far */
+    pthread_mutex_unlock(&self->commit_mx);
+    if (self->opts.sync) {
+        char *err = NULL;
+        rocksdb_flush_wal(self->db, 1, &err); /* FlushWAL(sync): fsync of the WAL */
+        if (err)
+            return s_fail(self, &self->opts, GBX_E_STORE_FAILED, err, "op=sync");
+    }
+    uint64_t cur = atomic_load(&self->durable_next);
+    while (cur < next && !atomic_compare_exchange_weak(&self->durable_next, &cur, next))
+        ;
+    return GBX_OK;
+}
+
+uint64_t gbx_store_durable_next(gbx_store_t *self)
+{
+    return self ? atomic_load(&self->durable_next) : 0;
+}
+
 /* -------------------------------------------------------------- iterators */
 
 /*  gbx_store_iter_new, starting at FROM (FLEN bytes, 0: the prefix). */
@@ -568,7 +611,7 @@ static gbx_err_t s_iter_open(gbx_store_t *self, gbx_keyspace_t ks, const void *p
                              const void *from, size_t flen, gbx_store_iter_t **out)
 {
     if (!self || !gbx_keyspace_name(ks) || (!prefix && plen) || (!from && flen) || !out ||
-        (flen && (flen < plen || memcmp(from, prefix, plen) != 0)))
+        (flen && (flen < plen || (plen && memcmp(from, prefix, plen) != 0))))
         return GBX_E_ARG;
     *out = NULL;
     gbx_err_t rc = GBX_OK;

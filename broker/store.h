@@ -164,6 +164,21 @@ gbx_err_t gbx_batch_rollback(gbx_batch_t *self);
     if the batch belongs to another store). */
 gbx_err_t gbx_store_commit(gbx_store_t *self, gbx_batch_t **batch_p);
 
+/*  Group commit in two steps, so that one thread can build the next batch
+    while another waits for the disk: gbx_store_write applies *BATCH_P like
+    gbx_store_commit but without waiting for the fsync (its writes are
+    visible to readers at once, and survive a crash of the process, not of
+    the machine); gbx_store_sync then makes everything written so far
+    durable (one fsync of the WAL) and raises gbx_store_durable_next. A
+    caller must not act on a written batch (answer, deliver) before a sync
+    that started after its write returned GBX_OK. */
+gbx_err_t gbx_store_write(gbx_store_t *self, gbx_batch_t **batch_p);
+gbx_err_t gbx_store_sync(gbx_store_t *self);
+/*  Every message sequence below this is durable (synced commits, syncs).
+    Readers that must not see what may still vanish in a crash (a queue
+    refill: never deliver what the sender has no receipt for) stop there. */
+uint64_t gbx_store_durable_next(gbx_store_t *self);
+
 /* -------------------------------------------------------------- iterators */
 
 typedef struct gbx_store_iter gbx_store_iter_t;

@@ -54,10 +54,14 @@ static void *s_run(void *arg)
             if (parts != parts_stack)
                 free(parts);
         }
-        while (gbx_chan_push_all(w->v->out, items, n) != GBX_OK) {
+        gbx_err_t rc;
+        while ((rc = gbx_chan_push_all(w->v->out, items, n)) == GBX_E_NOMEM) {
             struct timespec ms = {0, 1000000};
             nanosleep(&ms, NULL);
         }
+        if (rc != GBX_OK) /* the writer is gone: shutting down */
+            for (size_t i = 0; i < n; i++)
+                gbx_job_free(items[i]);
     }
     return NULL;
 }

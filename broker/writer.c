@@ -11,9 +11,18 @@
 
 #define S_MAX_GROUP_DEFAULT 512
 
+/*  A written group on its way to the syncer. */
+typedef struct {
+    gbx_job_t **jobs;
+    size_t n;
+    gbx_err_t commit; /* of the write */
+} s_group_t;
+
 struct gbx_writer {
     gbx_writer_opts_t o;
     pthread_t thread;
+    pthread_t syncer;
+    gbx_chan_t *written; /* s_group_t, writer -> syncer */
     pthread_mutex_t stats_mx;
     gbx_writer_stats_t st;
     gbx_job_t **group;
@@ -73,7 +82,49 @@ static int s_dequeues(const gbx_job_t *job)
            job->kind == GBX_JOB_DEADLETTER;
 }
 
-/*  Applies, commits and hands back the N jobs of one group. */
+/*  The sync of a written group failed: its writes may not survive a crash,
+    so nothing may be acted on. Answers become STORE_FAILED; delivery
+    operations report the failure (the dispatcher reloads from the store). */
+static void s_fail_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
+{
+    pthread_mutex_lock(&self->stats_mx);
+    self->st.failed++;
+    pthread_mutex_unlock(&self->stats_mx);
+    for (size_t i = 0; i < n; i++) {
+        gbx_job_t *job = jobs[i];
+        job->commit = GBX_E_STORE_FAILED;
+        if (job->kind != GBX_JOB_SUBMIT || !job->reply)
+            continue;
+        if (job->sub.result.reason != GBX_OK)
+            continue; /* a rejection stays one */
+        free(job->reply);
+        job->reply = NULL;
+        job->reply_len = 0;
+        job->sub.result.reason = GBX_E_STORE_FAILED;
+        job->sub.result.duplicate = 0;
+        job->sub.result.seq = 0;
+        gbx_frame_rejected(job->sub.tag, job->sub.msg_id, job->sub.msg_id_len, GBX_E_STORE_FAILED,
+                           NULL, 0, &job->reply, &job->reply_len);
+    }
+}
+
+/*  Hands the jobs of a group to the loop thread (which frees them); a push
+    that cannot grow is retried, since dropping a job would lose an answer. */
+static void s_hand_back(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
+{
+    gbx_err_t rc;
+    while ((rc = gbx_chan_push_all(self->o.out, (void *const *)jobs, n)) == GBX_E_NOMEM) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (rc != GBX_OK) /* nobody takes them any more */
+        for (size_t i = 0; i < n; i++)
+            gbx_job_free(jobs[i]);
+}
+
+/*  Applies and writes (not yet synced) the N jobs of one group, builds the
+    answers as if the sync will succeed, and passes the group to the
+    syncer. Runs while the syncer waits for the previous group's fsync. */
 static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
 {
     uint64_t t0 = s_mono_ns();
@@ -91,7 +142,7 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
         commit = gbx_ingress_seal(self->o.ingress, batch);
     uint64_t t2 = s_mono_ns();
     if (commit == GBX_OK)
-        commit = gbx_store_commit(self->o.store, &batch);
+        commit = gbx_store_write(self->o.store, &batch);
     uint64_t t3 = s_mono_ns();
     gbx_batch_destroy(&batch);
 
@@ -117,12 +168,58 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
         self->st.max_group = n;
     pthread_mutex_unlock(&self->stats_mx);
 
-    /* the loop thread frees them; a push that cannot grow is retried, since
-       dropping a job would lose an answer */
-    while (gbx_chan_push_all(self->o.out, (void *const *)jobs, n) != GBX_OK) {
+    s_group_t *g = malloc(sizeof *g);
+    gbx_job_t **copy = malloc(n * sizeof *copy);
+    if (!g || !copy || commit != GBX_OK) {
+        /* nothing to wait for (a failed write), or no memory to queue it:
+           sync here, in this thread */
+        free(g);
+        free(copy);
+        if (commit == GBX_OK && gbx_store_sync(self->o.store) != GBX_OK)
+            s_fail_group(self, jobs, n);
+        s_hand_back(self, jobs, n);
+        return;
+    }
+    memcpy(copy, jobs, n * sizeof *copy);
+    g->jobs = copy;
+    g->n = n;
+    g->commit = commit;
+    while (gbx_chan_push(self->written, g) != GBX_OK) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
+}
+
+/*  The syncer: one fsync for every group written since the last, then the
+    groups' jobs go back to the loop. */
+static void *s_sync_run(void *arg)
+{
+    gbx_writer_t *self = arg;
+    void *items[64];
+    for (;;) {
+        size_t n = gbx_chan_take(self->written, items, 64, 1000);
+        if (n == 0) {
+            if (gbx_chan_done(self->written))
+                break;
+            continue;
+        }
+        uint64_t t0 = s_mono_ns();
+        gbx_err_t rc = gbx_store_sync(self->o.store);
+        uint64_t t1 = s_mono_ns();
+        pthread_mutex_lock(&self->stats_mx);
+        self->st.syncs++;
+        self->st.sync_ns += t1 - t0;
+        pthread_mutex_unlock(&self->stats_mx);
+        for (size_t i = 0; i < n; i++) {
+            s_group_t *g = items[i];
+            if (rc != GBX_OK)
+                s_fail_group(self, g->jobs, g->n);
+            s_hand_back(self, g->jobs, g->n);
+            free(g->jobs);
+            free(g);
+        }
+    }
+    return NULL;
 }
 
 static void *s_run(void *arg)
@@ -172,7 +269,23 @@ gbx_err_t gbx_writer_start(const gbx_writer_opts_t *opts, gbx_writer_t **out)
         return GBX_E_NOMEM;
     }
     pthread_mutex_init(&self->stats_mx, NULL);
+    if (gbx_chan_new(&self->written) != GBX_OK) {
+        pthread_mutex_destroy(&self->stats_mx);
+        free(self->group);
+        free(self);
+        return GBX_E_NOMEM;
+    }
+    if (pthread_create(&self->syncer, NULL, s_sync_run, self) != 0) {
+        gbx_chan_destroy(&self->written);
+        pthread_mutex_destroy(&self->stats_mx);
+        free(self->group);
+        free(self);
+        return GBX_E_NOMEM;
+    }
     if (pthread_create(&self->thread, NULL, s_run, self) != 0) {
+        gbx_chan_close(self->written);
+        pthread_join(self->syncer, NULL);
+        gbx_chan_destroy(&self->written);
         pthread_mutex_destroy(&self->stats_mx);
         free(self->group);
         free(self);
@@ -189,6 +302,9 @@ void gbx_writer_stop(gbx_writer_t **self_p)
     gbx_writer_t *self = *self_p;
     gbx_chan_close(self->o.in);
     pthread_join(self->thread, NULL);
+    gbx_chan_close(self->written); /* after the writer: it pushes there */
+    pthread_join(self->syncer, NULL);
+    gbx_chan_destroy(&self->written);
     pthread_mutex_destroy(&self->stats_mx);
     free(self->group);
     free(self);

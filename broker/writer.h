@@ -1,10 +1,10 @@
 /*  gbx_writer: the one thread that writes the store (issue 3, deliverable
-    5: "one writer owns RocksDB and batches commits").
+    5: "one writer owns RocksDB and batches commits"), and its syncer.
 
     It takes jobs (broker/job.h) from its input channel, as many as are
-    waiting (up to opts.max_group), applies each to one batch, commits the
-    batch once, synced (group commit: one WAL fsync for the whole group),
-    and hands every job back on the output channel. Each job's own
+    waiting (up to opts.max_group), applies each to one batch, writes the
+    batch once, and after the fsync that covers it (below) hands every job
+    back on the output channel. Each job's own
     admission or queue operation is atomic (a save point rolls back a
     failure); the group is atomic as a whole.
 
@@ -17,6 +17,14 @@
                     gbx_ingress_dequeued(dest, entry.size)
         FORGET      gbx_queue_forget
 
+    Pipelined group commit: the writer applies a group and writes it
+    without waiting for the disk (gbx_store_write), then hands it to the
+    syncer thread, which makes it durable (gbx_store_sync: one fsync for
+    every group written since the last) and only then hands its jobs back.
+    So the writer builds group N+1 while group N's fsync runs; no answer or
+    Deliver leaves before the fsync that covers it. A failed sync turns the
+    group's answers into STORE_FAILED (job->commit says so).
+
     job->rc is the operation's result (GBX_E_STATE: the message was not in
     the state the operation starts from; nothing was written for it) and
     job->commit the group's. Nothing a job wrote exists unless job->commit
@@ -25,7 +33,8 @@
     commit_max_delay_ms: after taking the first job of a group, the writer
     waits up to this long for more before it commits (0: a group is what
     queued while the previous commit ran, which is already the natural
-    group commit). */
+    group commit). Stats: apply/seal/commit are the writer thread's time,
+    sync the syncer's. */
 #ifndef GBX_WRITER_H
 #define GBX_WRITER_H
 
@@ -56,7 +65,9 @@ typedef struct {
     uint64_t failed;    /* groups whose commit failed */
     uint64_t apply_ns;  /* time spent building batches (admission included) */
     uint64_t seal_ns;   /* signing receipts */
-    uint64_t commit_ns; /* time in gbx_store_commit (write + fsync) */
+    uint64_t commit_ns; /* time in gbx_store_write (no fsync) */
+    uint64_t syncs;     /* fsyncs by the syncer (one covers every group written before) */
+    uint64_t sync_ns;   /* time in gbx_store_sync */
     uint64_t max_group; /* largest group */
 } gbx_writer_stats_t;
 

@@ -500,8 +500,7 @@ int main(void)
         cmocka_unit_test(test_accept),         cmocka_unit_test(test_duplicate),
         cmocka_unit_test(test_spoof),          cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_too_many_parts), cmocka_unit_test(test_oversized_part),
-        cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_restart),        cmocka_unit_test(test_sigterm),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
