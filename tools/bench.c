@@ -53,11 +53,13 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <zmq.h>
 
 #include "config.h"
 #include "gbx/client.h"
 
 #include "gbx/envelope.h"
+#include "gbx/frame.h"
 #include "gbx/identity.h"
 #include "gbx/payload.h"
 #include "gbx/receipt.h"
@@ -434,7 +436,7 @@ static int s_crypto(void)
 
 typedef struct {
     size_t size, count, batch, window;
-    int producers, consumers, runs, keep, queue_only;
+    int producers, consumers, runs, keep, queue_only, raw;
     double rate;    /* msgs/s over all producers; 0: as fast as possible */
     double timeout; /* seconds per run */
     const char *gbxd;
@@ -624,26 +626,41 @@ static void s_e2e_header(gbx_header_t *h)
     h->subject_count = 1;
 }
 
-/*  Builds messages LO..LO+N-1 (index in the first 8 bytes) into OUT. */
+/*  Builds messages LO..LO+N-1 into OUT: the index is in the first 8 bytes
+    of the plaintext, and in the header's case_ref ("BENCH-<index>") for
+    raw consumers, which do not decrypt. */
 static int s_e2e_build(gbx_client_t *c, const s_e2e_opts_t *o, uint64_t lo, size_t n,
                        uint8_t *const *plains, gbx_msg_t **out)
 {
-    gbx_header_t h;
-    s_e2e_header(&h);
-    const gbx_header_t *hs[n];
-    const void *ps[n];
-    size_t ls[n];
+    gbx_header_t *h = calloc(n, sizeof *h);
+    char(*refs)[32] = calloc(n, sizeof *refs);
+    const gbx_header_t **hs = calloc(n, sizeof *hs);
+    const void **ps = calloc(n, sizeof *ps);
+    size_t *ls = calloc(n, sizeof *ls);
+    int rc = -1;
+    if (!h || !refs || !hs || !ps || !ls)
+        goto out;
     for (size_t i = 0; i < n; i++) {
         uint64_t idx = lo + i;
+        s_e2e_header(&h[i]);
+        snprintf(refs[i], sizeof refs[i], "BENCH-%llu", (unsigned long long)idx);
+        h[i].case_ref = refs[i];
         memcpy(plains[i], &idx, sizeof idx);
-        hs[i] = &h, ps[i] = plains[i], ls[i] = o->size;
+        hs[i] = &h[i], ps[i] = plains[i], ls[i] = o->size;
     }
+    rc = 0;
     if (o->batch > 1)
-        return gbx_client_msg_batch(c, hs, ps, ls, n, out) == GBX_OK ? 0 : -1;
-    for (size_t i = 0; i < n; i++)
-        if (gbx_client_msg(c, &h, ps[i], o->size, &out[i]) != GBX_OK)
-            return -1;
-    return 0;
+        rc = gbx_client_msg_batch(c, hs, ps, ls, n, out) == GBX_OK ? 0 : -1;
+    for (size_t i = 0; o->batch <= 1 && i < n && rc == 0; i++)
+        if (gbx_client_msg(c, &h[i], ps[i], o->size, &out[i]) != GBX_OK)
+            rc = -1;
+out:
+    free(h);
+    free(refs);
+    free(hs);
+    free(ps);
+    free(ls);
+    return rc;
 }
 
 static size_t s_tag_find(const uint64_t *tags, size_t n, uint64_t tag)
@@ -778,8 +795,149 @@ static int s_e2e_producer(int k, const char *home, int port, const s_e2e_opts_t 
     return answered == n ? 0 : 1;
 }
 
+/*  Records the delivery of message IDX; 1 when it was new. */
+static void s_delivered(const s_e2e_opts_t *o, s_shm_t *shm, uint64_t idx)
+{
+    uint64_t zero = 0;
+    if (idx >= o->count)
+        return;
+    if (__atomic_compare_exchange_n(&shm->rec[idx].deliver, &zero, s_ns(), 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        __atomic_add_fetch(&shm->delivered, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&shm->dup_deliveries, 1, __ATOMIC_RELAXED);
+}
+
+/*  Sends [GBX1, PART1] on SOCK; frees PART1. */
+static int s_raw_send(void *sock, uint8_t *p1, size_t l1)
+{
+    int rc = zmq_send(sock, GBX_FRAME_PROTOCOL, GBX_FRAME_PROTOCOL_LEN, ZMQ_SNDMORE) < 0 ||
+                     zmq_send(sock, p1, l1, 0) < 0
+                 ? -1
+                 : 0;
+    free(p1);
+    return rc;
+}
+
+/*  A consumer that speaks the adapter protocol on a bare CURVE DEALER:
+    Credit, Deliver (decoded, not verified, not decrypted), Ack with Credit
+    for each batch. What the broker can deliver when the receiving side costs
+    nothing. */
+static int s_e2e_raw_consumer(int k, const char *home, int port, const s_e2e_opts_t *o,
+                              s_shm_t *shm)
+{
+    char path[PATH_MAX + 32], ep[64];
+    gbx_identity_t *me = NULL;
+    gbx_pubid_t node;
+    snprintf(path, sizeof path, "%s/keys/gd.tax.secret", home);
+    if (gbx_identity_load(path, &me) != GBX_OK)
+        return 1;
+    snprintf(path, sizeof path, "%s/keys/demo-1.pub", home);
+    if (gbx_pubid_load(path, &node) != GBX_OK)
+        return 1;
+    void *ctx = zmq_ctx_new();
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, node.curve_pk, GBX_KEY_BYTES);
+    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, gbx_identity_public(me)->curve_pk, GBX_KEY_BYTES);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(me), GBX_KEY_BYTES);
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    if (zmq_connect(sock, ep) != 0)
+        return 1;
+    uint8_t *p1 = NULL;
+    size_t l1 = 0;
+    uint32_t window = (uint32_t)o->window;
+    if (gbx_frame_credit(window, UINT64_MAX / 2, &p1, &l1) != GBX_OK || s_raw_send(sock, p1, l1))
+        return 1;
+    /* the node answers a Ping only once the session exists: then we are ready */
+    if (gbx_frame_ping(1, 1, &p1, &l1) != GBX_OK || s_raw_send(sock, p1, l1))
+        return 1;
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    int ready = 0;
+    uint64_t *acks = calloc(window, sizeof *acks);
+    size_t nacks = 0;
+    double cpu0 = 0;
+    uint64_t deadline = 0;
+    for (;;) {
+        if (!ready && __atomic_load_n(&shm->stop, __ATOMIC_SEQ_CST))
+            break;
+        if (ready && __atomic_load_n(&shm->go, __ATOMIC_SEQ_CST) && !deadline) {
+            cpu0 = s_cpu_self();
+            deadline = s_ns() + (uint64_t)(o->timeout * 1e9);
+        }
+        if (deadline && (__atomic_load_n(&shm->delivered, __ATOMIC_RELAXED) >= o->count ||
+                         s_ns() >= deadline || __atomic_load_n(&shm->stop, __ATOMIC_RELAXED)))
+            break;
+        zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, nacks ? 0 : 20) <= 0) {
+            if (nacks) { /* nothing more waiting: ack what we have, credit it back */
+                uint8_t *a = NULL, *cr = NULL;
+                size_t al = 0, cl = 0;
+                if (gbx_frame_ack(acks, nacks, &a, &al) == GBX_OK)
+                    s_raw_send(sock, a, al);
+                if (gbx_frame_credit((uint32_t)nacks, 0, &cr, &cl) == GBX_OK)
+                    s_raw_send(sock, cr, cl);
+                nacks = 0;
+            }
+            continue;
+        }
+        /* one message: up to 64 parts, payload ignored */
+        gbx_part_t parts[2];
+        uint8_t p0[8], *f = NULL;
+        size_t n = 0, flen = 0;
+        int more = 1;
+        while (more) {
+            if (zmq_msg_recv(&part, sock, 0) < 0)
+                break;
+            if (n == 0 && zmq_msg_size(&part) <= sizeof p0)
+                memcpy(p0, zmq_msg_data(&part), zmq_msg_size(&part)),
+                    parts[0].len = zmq_msg_size(&part);
+            if (n == 1) {
+                flen = zmq_msg_size(&part);
+                f = malloc(flen ? flen : 1);
+                if (f)
+                    memcpy(f, zmq_msg_data(&part), flen);
+            }
+            n++;
+            more = zmq_msg_more(&part);
+        }
+        parts[0].data = p0;
+        parts[1].data = f;
+        parts[1].len = flen;
+        gbx_frame_t *fr = NULL;
+        if (n >= 2 && f && gbx_frame_decode_at(parts, 2, GBX_FRAME_AT_ANY, &fr, NULL) == GBX_OK) {
+            if (gbx_frame_kind(fr) == GBX_FRAME_PONG) {
+                if (!ready) {
+                    ready = 1;
+                    __atomic_add_fetch(&shm->ready_cons, 1, __ATOMIC_SEQ_CST);
+                }
+            } else if (gbx_frame_kind(fr) == GBX_FRAME_DELIVER) {
+                const gbx_header_t *h = gbx_envelope_header(gbx_frame_envelope(fr));
+                unsigned long long idx = 0;
+                if (h->case_ref && sscanf(h->case_ref, "BENCH-%llu", &idx) == 1)
+                    s_delivered(o, shm, idx);
+                if (nacks < window)
+                    acks[nacks++] = gbx_frame_message(fr)->deliver->delivery_id;
+            }
+        }
+        gbx_frame_destroy(&fr);
+        free(f);
+    }
+    shm->cpu[S_E2E_PROCS / 2 + k] = deadline ? s_cpu_self() - cpu0 : 0;
+    zmq_msg_close(&part);
+    free(acks);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    gbx_identity_destroy(&me);
+    return 0;
+}
+
 static int s_e2e_consumer(int k, const char *home, int port, const s_e2e_opts_t *o, s_shm_t *shm)
 {
+    if (o->raw)
+        return s_e2e_raw_consumer(k, home, port, o, shm);
     char cfgpath[PATH_MAX + 16], err[256];
     gbx_config_t *cfg = NULL;
     gbx_identity_t *me = NULL;
@@ -811,16 +969,10 @@ static int s_e2e_consumer(int k, const char *home, int port, const s_e2e_opts_t 
             continue;
         if (ev.kind == GBX_EV_DELIVERY) {
             gbx_delivery_t *d = ev.delivery;
-            uint64_t idx = UINT64_MAX, zero = 0;
+            uint64_t idx = UINT64_MAX;
             if (d->len >= sizeof idx)
                 memcpy(&idx, d->data, sizeof idx);
-            if (idx < o->count) {
-                if (__atomic_compare_exchange_n(&shm->rec[idx].deliver, &zero, s_ns(), 0,
-                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-                    __atomic_add_fetch(&shm->delivered, 1, __ATOMIC_RELAXED);
-                else
-                    __atomic_add_fetch(&shm->dup_deliveries, 1, __ATOMIC_RELAXED);
-            }
+            s_delivered(o, shm, idx);
             gbx_client_ack(c, d->delivery_id);
         }
         gbx_event_clear(&ev);
@@ -1085,7 +1237,7 @@ reap:
         "gbxd VmHWM %.1f MiB VmRSS %.1f MiB; CPU s gbxd %.2f producers %.2f consumers %.2f "
         "(%.0f%% of the machine; load %.1f)\n",
         run, o->count, o->size, o->batch > 1 ? "batch" : "per-message sigs", o->producers,
-        o->consumers, o->queue_only ? " queue-only" : "", na, m[M_ACC_RATE], nd, m[M_DEL_RATE],
+        o->consumers, o->queue_only ? " queue-only" : o->raw ? " raw-consumers" : "", na, m[M_ACC_RATE], nd, m[M_DEL_RATE],
         m[M_SECS], m[M_A50], m[M_A99], m[M_A999], m[M_E50], m[M_E99], m[M_E999], (double)hwm / 1024,
         (double)rss / 1024, m[M_CPU_D], m[M_CPU_P], m[M_CPU_C], 100 * m[M_SHARE], m[M_LOAD]);
     printf("e2e run=%d size=%zu count=%zu batch=%zu producers=%d consumers=%d rate=%.0f "
@@ -1192,7 +1344,11 @@ static void s_usage(FILE *out)
                  "  --gbxd PATH  the broker (default $GBX_GBXD, else ../broker/gbxd next to\n"
                  "           this binary)\n"
                  "  --keep   keep the temporary home (config, store, gbxd.log)\n"
-                 "  --queue-only  no consumers: fill the queue, report gbxd memory\n");
+                 "  --queue-only  no consumers: fill the queue, report gbxd memory\n"
+                 "  --raw-consumers  consumers speak the protocol on a bare CURVE socket and\n"
+                 "             ack without verifying or decrypting (the broker's capacity; a\n"
+                 "             real adapter also pays an Ed25519 verify and an X25519 per\n"
+                 "             message, see gbx-bench crypto)\n");
 }
 
 int main(int argc, char **argv)
@@ -1210,6 +1366,7 @@ int main(int argc, char **argv)
                                          {"gbxd", required_argument, NULL, 'g'},
                                          {"keep", no_argument, NULL, 'k'},
                                          {"queue-only", no_argument, NULL, 'q'},
+                                         {"raw-consumers", no_argument, NULL, 'x'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     s_e2e_opts_t e = {.size = 1024,
@@ -1261,6 +1418,9 @@ int main(int argc, char **argv)
             break;
         case 'q':
             e.queue_only = 1;
+            break;
+        case 'x':
+            e.raw = 1;
             break;
         default:
             s_usage(c == 'h' ? stdout : stderr);
