@@ -154,6 +154,17 @@ static void s_give(gbx_dispatch_t *self, gbx_job_t *job)
     self->o.job(self->o.arg, job);
 }
 
+/*  A job of KIND for message SEQ of DEST (not yet given); NULL: no memory. */
+static gbx_job_t *s_job(gbx_job_kind_t kind, const char *dest, uint64_t seq)
+{
+    gbx_job_t *job = gbx_job_new(kind);
+    if (job) {
+        snprintf(job->dest, sizeof job->dest, "%s", dest);
+        job->seq = seq;
+    }
+    return job;
+}
+
 static s_dest_t *s_dest(gbx_dispatch_t *self, const char *id)
 {
     s_dest_t *d = NULL;
@@ -332,6 +343,8 @@ static s_session_t *s_session(gbx_dispatch_t *self, const uint8_t *rid, size_t r
 
 /*  Takes E back from flight (ack timeout, session closed): queued again
     after a backoff, or expired, or dead-lettered. */
+static void s_end(gbx_dispatch_t *self, s_entry_t *e, gbx_job_kind_t kind);
+
 static void s_return(gbx_dispatch_t *self, s_entry_t *e)
 {
     uint64_t now = s_now(self);
@@ -349,15 +362,7 @@ static void s_return(gbx_dispatch_t *self, s_entry_t *e)
     else if (e->q.attempts >= self->o.max_attempts)
         kind = GBX_JOB_DEADLETTER;
     if (kind) {
-        gbx_job_t *job = gbx_job_new(kind);
-        if (!job) { /* try again later from the store */
-            s_forget(self, e);
-            return;
-        }
-        e->st = S_ENDING;
-        snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
-        job->seq = e->seq;
-        s_give(self, job);
+        s_end(self, e, kind);
         return;
     }
     uint64_t back = self->o.backoff_min_ms;
@@ -487,7 +492,7 @@ static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
 /*  Starts delivering E to session S: credit taken, MARK to the writer. */
 static void s_start(gbx_dispatch_t *self, s_entry_t *e, s_session_t *s)
 {
-    gbx_job_t *job = gbx_job_new(GBX_JOB_MARK);
+    gbx_job_t *job = s_job(GBX_JOB_MARK, e->dest->id, e->seq);
     if (!job)
         return;
     s_unready(e);
@@ -497,8 +502,6 @@ static void s_start(gbx_dispatch_t *self, s_entry_t *e, s_session_t *s)
     s->credit_msgs--;
     s->credit_bytes -= e->q.payload;
     s->inflight++;
-    snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
-    job->seq = e->seq;
     s_give(self, job);
 }
 
@@ -520,14 +523,12 @@ static void s_refund(s_entry_t *e)
 /*  Ends E (in no list): KIND (EXPIRE, DEADLETTER) to the writer. */
 static void s_end(gbx_dispatch_t *self, s_entry_t *e, gbx_job_kind_t kind)
 {
-    gbx_job_t *job = gbx_job_new(kind);
-    if (!job) {
+    gbx_job_t *job = s_job(kind, e->dest->id, e->seq);
+    if (!job) { /* try again later from the store */
         s_forget(self, e);
         return;
     }
     e->st = S_ENDING;
-    snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
-    job->seq = e->seq;
     s_give(self, job);
 }
 
@@ -573,11 +574,9 @@ static void s_unsent(gbx_dispatch_t *self, s_entry_t *e)
 {
     if (e->q.attempts > 0)
         e->q.attempts--;
-    gbx_job_t *job = gbx_job_new(GBX_JOB_UNMARK);
+    gbx_job_t *job = s_job(GBX_JOB_UNMARK, e->dest->id, e->seq);
     if (!job)
         return; /* the store keeps the count: conservative */
-    snprintf(job->dest, sizeof job->dest, "%s", e->dest->id);
-    job->seq = e->seq;
     job->delivery_id = e->delivery_id;
     s_give(self, job);
 }
@@ -673,7 +672,7 @@ static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
         return;
     if (!e && self->pending >= S_PENDING_MAX)
         return; /* a flood of acks: this one comes again with a redelivery */
-    gbx_job_t *job = gbx_job_new(GBX_JOB_ACK);
+    gbx_job_t *job = s_job(GBX_JOB_ACK, d->id, seq);
     if (!job)
         return; /* the message is delivered again: at least once */
     if (!e) {
@@ -693,8 +692,6 @@ static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
         s_unready(e);
     }
     e->st = S_ACKING;
-    snprintf(job->dest, sizeof job->dest, "%s", d->id);
-    job->seq = seq;
     job->delivery_id = delivery_id;
     s_give(self, job);
 }
@@ -822,14 +819,12 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
         if (e->ack_seen) { /* acked while marking: do not send */
             s_unsent(self, e);
             s_refund(e);
-            gbx_job_t *ack = gbx_job_new(GBX_JOB_ACK);
+            gbx_job_t *ack = s_job(GBX_JOB_ACK, e->dest->id, e->seq);
             if (!ack) {
                 s_forget(self, e);
                 break;
             }
             e->st = S_ACKING;
-            snprintf(ack->dest, sizeof ack->dest, "%s", e->dest->id);
-            ack->seq = e->seq;
             ack->delivery_id = e->ack_id;
             s_give(self, ack);
             break;
@@ -939,7 +934,7 @@ static void s_sweep(gbx_dispatch_t *self)
         s_entry_t *e = s_entry(self, seq);
         if (e && e->st != S_QUEUED)
             continue;
-        gbx_job_t *job = gbx_job_new(GBX_JOB_EXPIRE);
+        gbx_job_t *job = s_job(GBX_JOB_EXPIRE, dest, seq);
         if (!job)
             break;
         if (e) {
@@ -948,8 +943,6 @@ static void s_sweep(gbx_dispatch_t *self)
         } else if (d && (e = s_entry_add(self, d, seq, NULL))) {
             e->st = S_ENDING; /* so that a refill does not load it meanwhile */
         }
-        snprintf(job->dest, sizeof job->dest, "%s", dest);
-        job->seq = seq;
         job->sweep = 1;
         self->sweep_pending++;
         s_give(self, job);
