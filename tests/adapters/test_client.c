@@ -83,17 +83,6 @@ static void s_logline(void *arg, const char *line)
     snprintf(t->log + n, sizeof t->log - n, "%s\n", line);
 }
 
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void s_bind(s_t *t)
 {
     t->router = zmq_socket(t->ctx, ZMQ_ROUTER);
@@ -212,7 +201,7 @@ static int s_setup(void **state)
     t->peers[1] = *gbx_identity_public(t->qh);
     t->peers[2] = *gbx_identity_public(t->eh);
     t->ctx = zmq_ctx_new();
-    snprintf(t->endpoint, sizeof t->endpoint, "tcp://127.0.0.1:%d", s_free_port());
+    snprintf(t->endpoint, sizeof t->endpoint, "tcp://127.0.0.1:%d", tu_free_port());
     s_bind(t);
     gbx_client_opts_t o = {.endpoint = t->endpoint,
                            .identity = t->me,

@@ -59,37 +59,6 @@ typedef struct {
     size_t receipt_len;
 } s_lv_t;
 
-static void s_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/*  A free TCP port on 127.0.0.1 (bound to port 0, read back, closed). */
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /*  Rewrites the listen.adapter line of the generated config. */
 static void s_set_port(s_lv_t *lv)
 {
@@ -105,22 +74,6 @@ static void s_set_port(s_lv_t *lv)
     assert_int_equal(tu_write_file(lv->cfg, out, strlen(out), 0600), 0);
     free(out);
     free(text);
-}
-
-/*  1 once a TCP connect to the port succeeds. */
-static int s_port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }
 
 /*  Starts gbxd -c CFG and waits (at most 5 s) until it listens. */
@@ -142,9 +95,9 @@ static void s_start(s_lv_t *lv)
             lv->pid = 0;
             fail_msg("gbxd exited during start-up (status %d)", status);
         }
-        if (s_port_open(lv->port))
+        if (tu_port_open(lv->port))
             return;
-        s_sleep_ms(50);
+        tu_sleep_ms(50);
     }
     fail_msg("gbxd did not listen on %s within 5 s", lv->endpoint);
 }
@@ -184,7 +137,8 @@ static int s_group_setup(void **state)
     char *home = NULL, *p = NULL;
     assert_true(asprintf(&home, "%s/home", lv->dir) > 0);
     assert_rc(gbx_config_write_default(home, &lv->cfg), GBX_OK);
-    lv->port = s_free_port();
+    lv->port = tu_free_port();
+    assert_true(lv->port > 0);
     snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
     s_set_port(lv);
     char err[256];
@@ -221,7 +175,7 @@ static int s_group_teardown(void **state)
     free(lv->receipt);
     free(lv->cfg);
     if (lv->dir)
-        nftw(lv->dir, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rmtree_path(lv->dir);
     free(lv->dir);
     free(lv);
     return 0;
@@ -371,7 +325,7 @@ static void test_gbx_send(void **state)
     lv->pid2 = pid;
     int st = -1;
     for (int i = 0; i < 1500 && waitpid(pid, &st, WNOHANG) != pid; i++)
-        s_sleep_ms(20);
+        tu_sleep_ms(20);
     lv->pid2 = 0;
     if (!WIFEXITED(st)) {
         kill(pid, SIGKILL);

@@ -143,21 +143,6 @@ static uint64_t s_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void s_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static uint32_t s_be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -196,21 +181,6 @@ static int s_plain(const s_cr_t *cr, uint32_t seq, uint32_t try, char *out, size
                     cr->nonce[5], cr->nonce[6], cr->nonce[7], seq, try);
 }
 
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void s_set_port(s_cr_t *cr)
 {
     size_t len = 0;
@@ -225,21 +195,6 @@ static void s_set_port(s_cr_t *cr)
     assert_int_equal(tu_write_file(cr->cfg, out, strlen(out), 0600), 0);
     free(out);
     free(text);
-}
-
-static int s_port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }
 
 /*  In a child right after fork: die with the parent. */
@@ -311,9 +266,9 @@ static int s_gbxd_start(s_cr_t *cr)
             fprintf(stderr, "# gbxd exited during start-up (status %d)\n", status);
             return -1;
         }
-        if (s_port_open(cr->port))
+        if (tu_port_open(cr->port))
             return 0;
-        s_sleep_ms(10);
+        tu_sleep_ms(10);
     }
     fprintf(stderr, "# gbxd did not listen on %s within 10 s\n", cr->endpoint);
     return -1;
@@ -786,7 +741,8 @@ static int s_setup(void **state)
     assert_true(asprintf(&cr->cons_txt, "%s/consumer.log", cr->dir) > 0);
     assert_true(asprintf(&cr->gbxd_txt, "%s/gbxd.log", cr->dir) > 0);
     assert_rc(gbx_config_write_default(cr->home, &cr->cfg), GBX_OK);
-    cr->port = s_free_port();
+    cr->port = tu_free_port();
+    assert_true(cr->port > 0);
     snprintf(cr->endpoint, sizeof cr->endpoint, "tcp://127.0.0.1:%d", cr->port);
     s_set_port(cr);
     char err[256], *p = NULL;
@@ -819,7 +775,7 @@ static int s_teardown(void **state)
     if (cr->dir && !cr->ok)
         fprintf(stderr, "# kept %s\n", cr->dir);
     if (cr->dir && cr->ok && !(keep && *keep && *keep != '0'))
-        nftw(cr->dir, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rmtree_path(cr->dir);
     free(cr->dir);
     free(cr->home);
     free(cr->data);
@@ -900,7 +856,7 @@ static void test_crash(void **state)
             kill(cr->gbxd, SIGKILL);
             waitpid(cr->gbxd, NULL, 0);
             cr->gbxd = 0;
-            s_sleep_ms((long)tu_rng_below(&rng, 101));
+            tu_sleep_ms((long)tu_rng_below(&rng, 101));
             s_check(cr, s_gbxd_start(cr) == 0, "gbxd did not restart after kill %d", cr->kills + 1);
             cr->up_ns[cr->kills] = s_mono_ns();
             fprintf(stderr,
@@ -920,7 +876,7 @@ static void test_crash(void **state)
             if (now - quiet_since >= (uint64_t)S_QUIET_MS * 1000000u)
                 break;
         }
-        s_sleep_ms(5);
+        tu_sleep_ms(5);
     }
     double elapsed = (double)(done_ns - t0) / 1e9;
 
@@ -930,14 +886,14 @@ static void test_crash(void **state)
         if (s_exited(&cr->cons, &st))
             s_check(cr, WIFEXITED(st) && WEXITSTATUS(st) == 0, "consumer failed (status %d)", st);
         else
-            s_sleep_ms(10);
+            tu_sleep_ms(10);
     }
     s_check(cr, cr->cons == 0, "consumer did not stop within 10 s");
-    s_sleep_ms(200);
+    tu_sleep_ms(200);
     kill(cr->gbxd, SIGTERM);
     for (int i = 0; i < 1000 && cr->gbxd > 0; i++)
         if (!s_exited(&cr->gbxd, &st))
-            s_sleep_ms(10);
+            tu_sleep_ms(10);
     s_check(cr, cr->gbxd == 0, "gbxd did not exit within 10 s of SIGTERM");
     s_check(cr, WIFEXITED(st) && WEXITSTATUS(st) == 0, "gbxd exit status %d after SIGTERM", st);
 

@@ -155,55 +155,10 @@ static uint64_t s_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void s_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int s_quick(void)
 {
     const char *q = getenv("GBX_TEST_QUICK");
     return q && *q && strcmp(q, "0") != 0;
-}
-
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int s_port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }
 
 /*  1 when gbxd's log contains NEEDLE. */
@@ -246,9 +201,9 @@ static void s_start(s_lv_t *lv)
             lv->pid = 0;
             fail_msg("gbxd exited during start-up (status %d), see %s", status, lv->log);
         }
-        if (s_port_open(lv->port))
+        if (tu_port_open(lv->port))
             return;
-        s_sleep_ms(25);
+        tu_sleep_ms(25);
     }
     fail_msg("gbxd did not listen on %s within 5 s", lv->endpoint);
 }
@@ -267,7 +222,7 @@ static void s_stop(s_lv_t *lv)
             assert_int_equal(WEXITSTATUS(st), 0);
             return;
         }
-        s_sleep_ms(10);
+        tu_sleep_ms(10);
     }
     fail_msg("gbxd did not exit within 10 s of SIGTERM");
 }
@@ -500,7 +455,7 @@ static void s_pump(s_lv_t *lv, int ms)
         if (n)
             zmq_poll(items, n, wait);
         else
-            s_sleep_ms(wait);
+            tu_sleep_ms(wait);
         for (int i = 0; i < S_MAX_CLI; i++) {
             s_cli_t *k = lv->cli[i];
             if (!k)
@@ -643,7 +598,8 @@ static int s_group_setup(void **state)
     assert_true(asprintf(&lv->home, "%s/home", lv->dir) > 0);
     assert_true(asprintf(&lv->log, "%s/gbxd.log", lv->dir) > 0);
     assert_rc(gbx_config_write_default(lv->home, &lv->cfg), GBX_OK);
-    lv->port = s_free_port();
+    lv->port = tu_free_port();
+    assert_true(lv->port > 0);
     snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
 
     size_t len = 0;
@@ -693,7 +649,7 @@ static int s_group_teardown(void **state)
         gbx_identity_destroy(&lv->ids[i]);
     gbx_config_destroy(&lv->config);
     if (lv->dir && !getenv("GBX_TEST_KEEP"))
-        nftw(lv->dir, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rmtree_path(lv->dir);
     free(lv->cfg_text);
     free(lv->cfg);
     free(lv->log);

@@ -51,6 +51,14 @@ uint8_t *tu_unhex(const char *text, size_t *len);
 char *tu_tmpdir(void);
 /*  Removes the regular files in DIR (one level) and DIR; frees *dir_p. */
 void tu_rmtree(char **dir_p);
+/*  Removes DIR and everything below it (no link is followed). */
+void tu_rmtree_path(const char *dir);
+/*  Sleeps MS milliseconds. */
+void tu_sleep_ms(long ms);
+/*  A free TCP port on 127.0.0.1 (bound to port 0, read back, closed); -1 on failure. */
+int tu_free_port(void);
+/*  1 once a TCP connect to 127.0.0.1:PORT succeeds. */
+int tu_port_open(int port);
 /*  Writes LEN bytes to PATH (created or truncated) and sets MODE. 0 or -1. */
 int tu_write_file(const char *path, const void *data, size_t len, mode_t mode);
 /*  Reads PATH into a malloc'ed, NUL-terminated buffer; NULL on error. */
