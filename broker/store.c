@@ -19,7 +19,8 @@
     S_MEMTABLE; the WAL is flushed away beyond S_WAL_MAX. With the block
     cache this keeps the store's memory under ~70 MiB whatever the queue
     depth (RocksDB's defaults: 64 MiB per memtable, two per keyspace, eight
-    keyspaces, and no WAL limit). */
+    keyspaces, and no WAL limit); the tables' index and filter blocks are
+    in the block cache too. */
 #define S_WRITE_BUFFERS ((size_t)48 * 1024 * 1024)
 #define S_MEMTABLE      ((size_t)16 * 1024 * 1024)
 #define S_WAL_MAX       ((uint64_t)256 * 1024 * 1024)
@@ -297,6 +298,10 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
        in the SST files and in the memtables */
     rocksdb_block_based_options_set_filter_policy(self->bbto,
                                                   rocksdb_filterpolicy_create_bloom(10));
+    /* the tables' index and filter blocks live in the block cache, so the
+       store's memory does not grow with the number of tables on disk */
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(self->bbto, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(self->bbto, 1);
     rocksdb_options_set_block_based_table_factory(self->dbopts, self->bbto);
     rocksdb_options_set_create_if_missing(self->dbopts, 1);
     rocksdb_options_set_create_missing_column_families(self->dbopts, 1);
