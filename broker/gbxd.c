@@ -356,30 +356,31 @@ static void s_free_jobs(gbx_chan_t *ch)
 }
 
 /*  GBX-STATS: where the time went (issue 3, deliverable 5). */
-static void s_report(gbx_writer_t *w, gbx_verifier_t *v, gbx_dispatch_t *disp, gbx_ingress_t *ing,
-                     const s_daemon_t *d)
+static void s_report(gbx_writer_t *w, gbx_dispatch_t *disp, gbx_ingress_t *ing, const s_daemon_t *d,
+                     uint64_t batch_roots, uint64_t batch_hits)
 {
     gbx_writer_stats_t ws;
     gbx_ingress_stats_t is;
     gbx_dispatch_stats_t ds;
-    uint64_t verified = 0, hits = 0;
     gbx_writer_stats(w, &ws);
     gbx_ingress_stats(ing, &is);
     gbx_dispatch_stats(disp, &ds);
-    gbx_verifier_stats(v, &verified, &hits);
     fprintf(stderr,
             "GBX-STATS received=%llu sent=%llu dropped=%llu accepted=%llu duplicates=%llu "
-            "rejected=%llu groups=%llu jobs=%llu max_group=%llu failed_groups=%llu "
-            "apply_ms=%llu seal_ms=%llu commit_ms=%llu delivered=%llu redelivered=%llu "
+            "rejected=%llu batch_roots_verified=%llu batch_cache_hits=%llu groups=%llu "
+            "jobs=%llu max_group=%llu failed_groups=%llu apply_ms=%llu seal_ms=%llu "
+            "commit_ms=%llu syncs=%llu sync_ms=%llu delivered=%llu redelivered=%llu "
             "acked=%llu expired=%llu dead_lettered=%llu sessions=%llu\n",
             (unsigned long long)d->received, (unsigned long long)d->sent,
             (unsigned long long)d->dropped, (unsigned long long)is.accepted,
             (unsigned long long)is.duplicates, (unsigned long long)is.rejected,
+            (unsigned long long)batch_roots, (unsigned long long)batch_hits,
             (unsigned long long)ws.groups, (unsigned long long)ws.jobs,
             (unsigned long long)ws.max_group, (unsigned long long)ws.failed,
             (unsigned long long)(ws.apply_ns / 1000000u),
             (unsigned long long)(ws.seal_ns / 1000000u),
-            (unsigned long long)(ws.commit_ns / 1000000u), (unsigned long long)ds.delivered,
+            (unsigned long long)(ws.commit_ns / 1000000u), (unsigned long long)ws.syncs,
+            (unsigned long long)(ws.sync_ns / 1000000u), (unsigned long long)ds.delivered,
             (unsigned long long)ds.redelivered, (unsigned long long)ds.acked,
             (unsigned long long)ds.expired, (unsigned long long)ds.dead_lettered,
             (unsigned long long)ds.sessions_opened);
@@ -513,6 +514,7 @@ int main(int argc, char **argv)
     io.clock_skew_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_CLOCK_SKEW_MS);
     io.queue_max_messages = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_MESSAGES);
     io.queue_max_bytes = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_BYTES);
+    io.dedupe_window_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_DEDUPE_WINDOW_MS);
     rc = gbx_ingress_new(&io, &ing);
     if (rc != GBX_OK) {
         fprintf(stderr, "gbxd: ingress: %s\n", gbx_err_name(rc));
@@ -559,7 +561,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    io.dedupe_window_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_DEDUPE_WINDOW_MS);
     size_t nthreads = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_VERIFY_THREADS);
     if (gbx_chan_new(&to_verify) != GBX_OK || gbx_chan_new(&to_writer) != GBX_OK ||
         gbx_chan_new(&done) != GBX_OK) {
@@ -662,6 +663,9 @@ stop:
     /* finish what is in the pipeline: every accepted message gets its answer
        if its session is still there; no new delivery starts */
     gbx_dispatch_stop(dispatch);
+    uint64_t roots = 0, hits = 0;
+    gbx_verifier_join(verifier); /* its workers drain their input first */
+    gbx_verifier_stats(verifier, &roots, &hits);
     gbx_verifier_stop(&verifier);
     while (d.pipeline > 0 || gbx_dispatch_pending(dispatch) > 0) {
         zmq_pollitem_t it = {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0};
@@ -670,7 +674,7 @@ stop:
         s_done(&d);
     }
     d.writer_gone = 1;
-    s_report(writer, verifier, dispatch, ing, &d);
+    s_report(writer, dispatch, ing, &d, roots, hits);
     gbx_writer_stop(&writer);
     s_done(&d);
 

@@ -101,17 +101,26 @@ gbx_err_t gbx_verifier_start(const gbx_ingress_opts_t *opts, size_t threads, gbx
     return GBX_OK;
 }
 
+void gbx_verifier_join(gbx_verifier_t *self)
+{
+    if (!self)
+        return;
+    gbx_chan_close(self->in);
+    for (size_t i = 0; i < self->n; i++) {
+        if (self->w[i].started)
+            pthread_join(self->w[i].thread, NULL);
+        self->w[i].started = 0;
+    }
+}
+
 void gbx_verifier_stop(gbx_verifier_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     gbx_verifier_t *self = *self_p;
-    gbx_chan_close(self->in);
-    for (size_t i = 0; i < self->n; i++) {
-        if (self->w[i].started)
-            pthread_join(self->w[i].thread, NULL);
+    gbx_verifier_join(self);
+    for (size_t i = 0; i < self->n; i++)
         gbx_checker_destroy(&self->w[i].checker);
-    }
     free(self->w);
     free(self);
     *self_p = NULL;

@@ -18,11 +18,13 @@ typedef struct gbx_verifier gbx_verifier_t;
     max_payload_bytes, vcache_slots; borrowed objects must outlive it). */
 gbx_err_t gbx_verifier_start(const gbx_ingress_opts_t *opts, size_t threads, gbx_chan_t *in,
                              gbx_chan_t *out, gbx_verifier_t **out_v);
-/*  Stops after the input channel is closed and empty (gbx_verifier_stop
-    closes it), joins the threads, frees. NULL-safe. */
+/*  Closes the input channel and waits until the workers have checked and
+    passed on everything in it and ended. Idempotent. */
+void gbx_verifier_join(gbx_verifier_t *self);
+/*  gbx_verifier_join, then frees. NULL-safe. */
 void gbx_verifier_stop(gbx_verifier_t **self_p);
-/*  Sum over the workers of gbx_checker_stats. Call after stop or accept
-    approximate values. */
+/*  Sum over the workers of gbx_checker_stats. Only after gbx_verifier_join
+    (the workers own their counters while they run). */
 void gbx_verifier_stats(gbx_verifier_t *self, uint64_t *verified, uint64_t *hits);
 
 #endif
