@@ -98,6 +98,7 @@ typedef struct {
     uint64_t queue_max_messages;
     uint64_t queue_max_bytes;
     uint64_t retry_after_ms;
+    uint64_t dedupe_window_ms;
 } s_fix_t;
 
 static void s_fix_ingress(s_fix_t *fx)
@@ -116,6 +117,7 @@ static void s_fix_ingress(s_fix_t *fx)
     o.queue_max_messages = fx->queue_max_messages;
     o.queue_max_bytes = fx->queue_max_bytes;
     o.retry_after_ms = fx->retry_after_ms;
+    o.dedupe_window_ms = fx->dedupe_window_ms;
     assert_rc(gbx_ingress_new(&o, &fx->ing), GBX_OK);
 }
 
@@ -616,6 +618,65 @@ static void test_duplicate(void **state)
     s_msg_free(&m);
 }
 
+/*  The due keys of an accepted message (broker/queue.h): its expiry at
+    expires_at_ms (value: the destination) and its dedupe record's at
+    max(expires + skew, now + dedupe window) (value: the dedupe key). */
+static void s_due_keys(s_fix_t *fx, uint64_t window, uint32_t variant)
+{
+    fx->dedupe_window_ms = window;
+    gbx_ingress_destroy(&fx->ing);
+    s_fix_ingress(fx);
+    tu_header_t t;
+    tu_header_fixture(&t, variant);
+    uint64_t want_dedupe_at = t.h.expires_at_ms + S_SKEW;
+    if (s_now + window > want_dedupe_at)
+        want_dedupe_at = s_now + window;
+    s_msg_t m;
+    s_msg_make(&m, fx->sender, &t);
+    Gbx__V1__Frame *ans = NULL;
+    gbx_ingress_result_t res;
+    assert_rc(s_submit_msg(fx, &m, &ans, &res), GBX_OK);
+    gbx__v1__frame__free_unpacked(ans, NULL);
+    int seen_q = 0, seen_d = 0;
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_EXPIRY, NULL, 0, &it), GBX_OK);
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        uint64_t at = 0, seq = 0;
+        gbx_due_kind_t kind;
+        assert_rc(gbx_due_parse(k, kl, &at, &seq, &kind), GBX_OK);
+        if (seq != res.seq)
+            continue;
+        if (kind == GBX_DUE_EXPIRE) {
+            seen_q++;
+            assert_int_equal(at, t.h.expires_at_ms);
+            assert_int_equal(vl, strlen(S_TO));
+            assert_memory_equal(v, S_TO, vl);
+        } else {
+            seen_d++;
+            assert_int_equal(at, want_dedupe_at);
+            uint8_t dk[GBX_INGRESS_DEDUPE_KEY_MAX];
+            size_t dkl = 0;
+            assert_rc(gbx_ingress_dedupe_key(S_FROM, m.msg_id, dk, &dkl), GBX_OK);
+            assert_int_equal(vl, dkl);
+            assert_memory_equal(v, dk, dkl);
+        }
+    }
+    gbx_store_iter_destroy(&it);
+    assert_int_equal(seen_q, 1);
+    assert_int_equal(seen_d, 1);
+    s_msg_free(&m);
+}
+
+static void test_due_keys(void **state)
+{
+    s_fix_t *fx = *state;
+    s_due_keys(fx, 0, 7);          /* no window: the spec's minimum, expires + skew */
+    s_due_keys(fx, 30 * S_DAY, 8); /* a window longer than that: now + window */
+}
+
 static void test_dedupe_restart(void **state)
 {
     s_fix_t *fx = *state;
@@ -916,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test_setup_teardown(test_duplicate, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_dedupe_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_due_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_signed, s_setup, s_teardown),
         cmocka_unit_test(test_queue_limits),
         cmocka_unit_test_setup_teardown(test_queue_legacy, s_setup, s_teardown),
