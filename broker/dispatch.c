@@ -24,6 +24,9 @@
 #define S_SWEEP_RESTART_MS 60000 /* the sweep starts again from the first key */
 #define S_SESSIONS_MAX     64    /* open sessions per agency */
 #define S_PENDING_MAX      65536 /* jobs at the writer: beyond, Acks wait for redelivery */
+/*  Payload bytes in flight per session (beyond one delivery): what a
+    session that does not read can make gbxd hold in its pipe. */
+#define S_INFLIGHT_BYTES ((uint64_t)64 * 1024 * 1024)
 
 typedef enum {
     S_QUEUED = 1, /* in dest->ready; may wait for not_before */
@@ -80,6 +83,7 @@ struct s_session {
     uint64_t credit_bytes;
     uint64_t last_seen; /* monotonic ms */
     size_t inflight;
+    uint64_t inflight_bytes; /* payload bytes of those */
     UT_hash_handle hh;
 };
 
@@ -345,6 +349,18 @@ static s_session_t *s_session(gbx_dispatch_t *self, const uint8_t *rid, size_t r
     after a backoff, or expired, or dead-lettered. */
 static void s_end(gbx_dispatch_t *self, s_entry_t *e, gbx_job_kind_t kind);
 
+/*  E no longer counts against its session's in-flight window. */
+static void s_release(s_entry_t *e)
+{
+    s_session_t *s = e->sess;
+    if (s) {
+        if (s->inflight)
+            s->inflight--;
+        s->inflight_bytes -= e->q.payload < s->inflight_bytes ? e->q.payload : s->inflight_bytes;
+    }
+    e->sess = NULL;
+}
+
 static void s_return(gbx_dispatch_t *self, s_entry_t *e)
 {
     uint64_t now = s_now(self);
@@ -353,9 +369,7 @@ static void s_return(gbx_dispatch_t *self, s_entry_t *e)
         e->prev = e->next = NULL;
         self->st.inflight--;
     }
-    if (e->sess && e->sess->inflight)
-        e->sess->inflight--;
-    e->sess = NULL;
+    s_release(e);
     gbx_job_kind_t kind = 0;
     if (now >= e->q.expires_at_ms)
         kind = GBX_JOB_EXPIRE;
@@ -502,6 +516,7 @@ static void s_start(gbx_dispatch_t *self, s_entry_t *e, s_session_t *s)
     s->credit_msgs--;
     s->credit_bytes -= e->q.payload;
     s->inflight++;
+    s->inflight_bytes += e->q.payload;
     s_give(self, job);
 }
 
@@ -515,9 +530,7 @@ static void s_refund(s_entry_t *e)
     s->credit_msgs = s->credit_msgs == UINT32_MAX ? UINT32_MAX : s->credit_msgs + 1;
     s->credit_bytes =
         e->q.payload > UINT64_MAX - s->credit_bytes ? UINT64_MAX : s->credit_bytes + e->q.payload;
-    if (s->inflight)
-        s->inflight--;
-    e->sess = NULL;
+    s_release(e);
 }
 
 /*  Ends E (in no list): KIND (EXPIRE, DEADLETTER) to the writer. */
@@ -538,9 +551,15 @@ static void s_pump(gbx_dispatch_t *self, s_dest_t *d)
 {
     if (self->stopping)
         return;
+    s_session_t *s, *tmp;
+    int credited = 0;
+    HASH_ITER(hh, self->sessions, s, tmp)
+    if (strcmp(s->agency, d->id) == 0 && s->credit_msgs > 0 && s->credit_bytes > 0)
+        credited = 1;
+    if (!credited)
+        return; /* nothing to hand out: no reads either */
     s_refill(self, d);
     uint64_t now = s_now(self), mono = s_mono();
-    s_session_t *s, *tmp;
     HASH_ITER(hh, self->sessions, s, tmp)
     {
         if (strcmp(s->agency, d->id) != 0)
@@ -554,7 +573,8 @@ static void s_pump(gbx_dispatch_t *self, s_dest_t *d)
             if (now >= e->q.expires_at_ms) {
                 s_unready(e);
                 s_end(self, e, GBX_JOB_EXPIRE);
-            } else if (e->deadline <= mono && e->q.payload <= s->credit_bytes) {
+            } else if (e->deadline <= mono && e->q.payload <= s->credit_bytes &&
+                       (s->inflight == 0 || s->inflight_bytes + e->q.payload <= S_INFLIGHT_BYTES)) {
                 s_start(self, e, s);
             }
             e = next;
@@ -670,13 +690,30 @@ static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
     s_dest_t *d = s_dest(self, s->agency);
     if (!d)
         return;
-    if (!e && self->pending >= S_PENDING_MAX)
-        return; /* a flood of acks: this one comes again with a redelivery */
+    gbx_qentry_t q;
+    memset(&q, 0, sizeof q);
+    if (!e) {
+        /* Not in memory: only a message queued for this very agency, durable,
+           with that delivery number given, may be acked. An entry in memory
+           blocks its sequence from refills, so an id of another agency's
+           message must never make one. */
+        if (self->pending >= S_PENDING_MAX || seq >= gbx_store_durable_next(self->o.store))
+            return; /* a flood: a real ack comes again with the redelivery */
+        uint8_t key[GBX_QUEUE_KEY_MAX], *v = NULL;
+        size_t klen = 0, vlen = 0;
+        if (gbx_store_queue_key(d->id, seq, key, sizeof key, &klen) != GBX_OK ||
+            gbx_store_get(self->o.store, GBX_KS_QUEUES, key, klen, &v, &vlen) != GBX_OK || !v)
+            return;
+        gbx_err_t rc = gbx_qentry_decode(v, vlen, &q);
+        free(v);
+        if (rc != GBX_OK || n == 0 || n > q.deliveries)
+            return;
+    }
     gbx_job_t *job = s_job(GBX_JOB_ACK, d->id, seq);
     if (!job)
         return; /* the message is delivered again: at least once */
     if (!e) {
-        e = s_entry_add(self, d, seq, NULL);
+        e = s_entry_add(self, d, seq, &q);
         if (!e) {
             gbx_job_free(job);
             return;
@@ -685,9 +722,7 @@ static void s_ack(gbx_dispatch_t *self, s_session_t *s, uint64_t delivery_id)
         DL_DELETE2(self->inflight, e, prev, next);
         e->prev = e->next = NULL;
         self->st.inflight--;
-        if (e->sess && e->sess->inflight)
-            e->sess->inflight--;
-        e->sess = NULL;
+        s_release(e);
     } else if (e->st == S_QUEUED) {
         s_unready(e);
     }
@@ -881,8 +916,11 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
 
 /*  Due keys up to now: expire queued messages, forget old dedupe records.
     Resumes where the previous sweep stopped (the keys before it are gone
-    or belong to messages in flight, which end on their return), and starts
-    from the first key again every S_SWEEP_RESTART_MS. */
+    or belong to messages that were in flight), and starts from the first key
+    again every S_SWEEP_RESTART_MS: a message that came back from flight
+    after its key was passed is expired by the pump when credit meets it, or
+    by the next full sweep, so its EXPIRED notice may come up to a minute
+    late. */
 static void s_sweep(gbx_dispatch_t *self)
 {
     uint64_t mono = s_mono();

@@ -17,9 +17,10 @@
       verify workers    limits.verify_threads of them (broker/verifier.h):
                         decode, sender, signature, payload hash
       writer            (broker/writer.h) admission's stateful steps and
-                        every store write, one synced commit per group
-    and back to the loop, which sends the answer only after the group's
-    commit returned. The loop stops reading the socket while
+                        every store write, one write per group; its syncer
+                        thread fsyncs
+    and back to the loop, which sends the answer only after the fsync that
+    covers the group. The loop stops reading the socket while
     S_PIPELINE_MAX jobs (or S_PIPELINE_BYTES) are in the pipeline, so
     memory stays bounded and ZeroMQ's and TCP's buffers push back on
     senders.
@@ -34,6 +35,7 @@
       GBX-DEAD-LETTERED                        (broker/dispatch.h)
       GBX-DROP reason=... from=...            (a reply could not be sent)
       GBX-STATS ...                           (at exit: where the time went)
+      GBX-FATAL store=broken ...               (an fsync failed: gbxd stops, exit 1)
       GBX-STOP signal=... */
 #include <errno.h>
 #include <malloc.h>
@@ -541,6 +543,10 @@ int main(int argc, char **argv)
     /* answers waiting in one connection's pipe: more than the pipeline
        holds (S_PIPELINE_MAX), so that no answer is dropped for a full pipe */
     int one = 1, zero = 0, hb_ivl = 5000, hb_to = 15000, sndhwm = 2 * S_PIPELINE_MAX + 65536;
+    /* messages libzmq buffers per connection while the loop does not read
+       (pipeline full): few, since each may be a large payload; TCP then
+       pushes back on the sender */
+    int rcvhwm = 64;
     if (!sock || zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(node), GBX_KEY_BYTES) !=
             0 ||
@@ -548,6 +554,7 @@ int main(int argc, char **argv)
                        strlen(GBX_ZAP_DOMAIN_ADAPTER)) != 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0 ||
@@ -655,6 +662,14 @@ int main(int argc, char **argv)
         if (now >= next_tick) {
             gbx_dispatch_tick(dispatch);
             next_tick = now + S_TICK_MS;
+            if (gbx_store_broken(store)) {
+                /* what was written since the last good fsync may be gone:
+                   only a restart's recovery knows; answers already say
+                   STORE_FAILED */
+                fprintf(stderr, "GBX-FATAL store=broken reason=fsync-failed action=stop\n");
+                code = 1;
+                break;
+            }
         }
     }
     if (s_stop_sig)
@@ -675,8 +690,9 @@ stop:
     }
     d.writer_gone = 1;
     s_report(writer, dispatch, ing, &d, roots, hits);
-    gbx_writer_stop(&writer);
-    s_done(&d);
+    gbx_writer_stop(&writer); /* applies, writes and syncs what it still has */
+    while (gbx_chan_len(done) > 0)
+        s_done(&d);
 
 out:
     gbx_verifier_stop(&verifier);

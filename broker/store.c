@@ -14,13 +14,12 @@
 #include <rocksdb/c.h>
 
 #define S_DEFAULT_CACHE ((size_t)16 * 1024 * 1024)
-/*  Memory: all memtables together at most S_WRITE_BUFFERS (RocksDB's write
-    buffer manager flushes the largest when they reach it), each at most
-    S_MEMTABLE; the WAL is flushed away beyond S_WAL_MAX. With the block
-    cache this keeps the store's memory under ~70 MiB whatever the queue
-    depth (RocksDB's defaults: 64 MiB per memtable, two per keyspace, eight
-    keyspaces, and no WAL limit); the tables' index and filter blocks are
-    in the block cache too. */
+/*  Memory: when all memtables together reach S_WRITE_BUFFERS RocksDB's write
+    buffer manager flushes the largest (a trigger, not a hard cap: eight
+    keyspaces x 2 x S_MEMTABLE is the worst case), each at most S_MEMTABLE; the WAL is flushed away
+   beyond S_WAL_MAX. With the block cache this keeps the store's memory under ~70 MiB whatever the
+   queue depth (RocksDB's defaults: 64 MiB per memtable, two per keyspace, eight keyspaces, and no
+   WAL limit); the tables' index and filter blocks are in the block cache too. */
 #define S_WRITE_BUFFERS ((size_t)48 * 1024 * 1024)
 #define S_MEMTABLE      ((size_t)16 * 1024 * 1024)
 #define S_WAL_MAX       ((uint64_t)256 * 1024 * 1024)
@@ -46,6 +45,7 @@ struct gbx_store {
     uint64_t persisted_next;   /* meta next_seq as written; under commit_mx */
     rocksdb_writeoptions_t *wopts_nosync;
     _Atomic uint64_t durable_next; /* every seq below is synced (or sync is off) */
+    _Atomic int broken;            /* a sync failed: nothing is written any more */
     _Atomic uint64_t next_seq;     /* next number gbx_store_next_seq hands out */
     pthread_mutex_t err_mx;
     char last_err[S_ERR_MAX];
@@ -545,6 +545,8 @@ gbx_err_t gbx_batch_rollback(gbx_batch_t *self)
 /*  Commits *BATCH_P, synced or not. */
 static gbx_err_t s_commit(gbx_store_t *self, gbx_batch_t **batch_p, int sync)
 {
+    if (self && atomic_load(&self->broken))
+        return GBX_E_STORE_FAILED;
     if (!self || !batch_p || !*batch_p)
         return GBX_E_ARG;
     gbx_batch_t *b = *batch_p;
@@ -599,16 +601,29 @@ gbx_err_t gbx_store_sync(gbx_store_t *self)
     pthread_mutex_lock(&self->commit_mx);
     uint64_t next = self->persisted_next; /* everything written so far */
     pthread_mutex_unlock(&self->commit_mx);
+    if (atomic_load(&self->broken))
+        return GBX_E_STORE_FAILED;
     if (self->opts.sync) {
         char *err = NULL;
         rocksdb_flush_wal(self->db, 1, &err); /* FlushWAL(sync): fsync of the WAL */
-        if (err)
-            return s_fail(self, &self->opts, GBX_E_STORE_FAILED, err, "op=sync");
+        if (err) {
+            /* After a failed fsync the kernel may have dropped the dirty pages
+               and a later fsync may succeed without them: nothing written
+               since the last good sync can be trusted, so nothing more is
+               written or synced, and durable_next stays where it is. */
+            atomic_store(&self->broken, 1);
+            return s_fail(self, &self->opts, GBX_E_STORE_FAILED, err, "op=sync broken=1");
+        }
     }
     uint64_t cur = atomic_load(&self->durable_next);
     while (cur < next && !atomic_compare_exchange_weak(&self->durable_next, &cur, next))
         ;
     return GBX_OK;
+}
+
+int gbx_store_broken(gbx_store_t *self)
+{
+    return self ? atomic_load(&self->broken) : 1;
 }
 
 uint64_t gbx_store_durable_next(gbx_store_t *self)

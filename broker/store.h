@@ -23,9 +23,11 @@
     after the WAL has been written and fsync'ed (rocksdb_writeoptions_set_sync
     (1)): a batch whose commit returned GBX_OK survives kill -9 and power
     loss. This is the "nothing acknowledged before it is on disk" primitive;
-    group commit means putting many messages into one batch. With sync off a
-    committed batch survives a crash of the process (it is in the OS page
-    cache) but not of the machine.
+    group commit means putting many messages into one batch, and
+    gbx_store_write + gbx_store_sync (below) let one thread build the next
+    batch while another waits for the fsync. With sync off a committed batch
+    survives a crash of the process (it is in the OS page cache) but not of
+    the machine.
 
     Sequences. gbx_store_next_seq hands out increasing sequence numbers from
     memory. A batch that stores message SEQ calls gbx_batch_put_seq(batch,
@@ -77,7 +79,7 @@ const char *gbx_keyspace_name(gbx_keyspace_t ks);
 typedef struct {
     /* fsync the WAL before gbx_store_commit returns (default true) */
     bool sync;
-    /* RocksDB block cache, bytes, shared by the keyspaces (default 32 MiB) */
+    /* RocksDB block cache, bytes, shared by the keyspaces (default 16 MiB) */
     size_t cache_bytes;
     /* optional: receives each error line (no newline); called from the
        failing thread */
@@ -178,6 +180,11 @@ gbx_err_t gbx_store_sync(gbx_store_t *self);
     Readers that must not see what may still vanish in a crash (a queue
     refill: never deliver what the sender has no receipt for) stop there. */
 uint64_t gbx_store_durable_next(gbx_store_t *self);
+/*  1 once a gbx_store_sync failed. From then on every commit, write and
+    sync returns GBX_E_STORE_FAILED at once: what was written since the last
+    good sync may or may not be on disk, and only a restart (RocksDB's
+    recovery of the WAL) tells which. gbxd stops when it sees this. */
+int gbx_store_broken(gbx_store_t *self);
 
 /* -------------------------------------------------------------- iterators */
 

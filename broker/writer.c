@@ -2,6 +2,7 @@
 #include "writer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,7 +23,8 @@ struct gbx_writer {
     gbx_writer_opts_t o;
     pthread_t thread;
     pthread_t syncer;
-    gbx_chan_t *written; /* s_group_t, writer -> syncer */
+    gbx_chan_t *written;    /* s_group_t, writer -> syncer */
+    _Atomic size_t syncing; /* groups handed to the syncer and not yet back */
     pthread_mutex_t stats_mx;
     gbx_writer_stats_t st;
     gbx_job_t **group;
@@ -168,14 +170,19 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
         self->st.max_group = n;
     pthread_mutex_unlock(&self->stats_mx);
 
+    /* Every group goes through the syncer, in order, a failed one too: a
+       duplicate it answers from an earlier group's dedupe record must wait
+       for the fsync that covers that group. */
     s_group_t *g = malloc(sizeof *g);
     gbx_job_t **copy = malloc(n * sizeof *copy);
-    if (!g || !copy || commit != GBX_OK) {
-        /* nothing to wait for (a failed write), or no memory to queue it:
-           sync here, in this thread */
+    if (!g || !copy) { /* no memory to queue it: wait for the syncer, sync here */
         free(g);
         free(copy);
-        if (commit == GBX_OK && gbx_store_sync(self->o.store) != GBX_OK)
+        while (atomic_load(&self->syncing) > 0) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+        if (gbx_store_sync(self->o.store) != GBX_OK)
             s_fail_group(self, jobs, n);
         s_hand_back(self, jobs, n);
         return;
@@ -184,9 +191,18 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
     g->jobs = copy;
     g->n = n;
     g->commit = commit;
-    while (gbx_chan_push(self->written, g) != GBX_OK) {
+    atomic_fetch_add(&self->syncing, 1);
+    gbx_err_t rc;
+    while ((rc = gbx_chan_push(self->written, g)) == GBX_E_NOMEM) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
+    }
+    if (rc != GBX_OK) { /* cannot happen: the syncer's channel closes after us */
+        atomic_fetch_sub(&self->syncing, 1);
+        s_fail_group(self, jobs, n);
+        s_hand_back(self, jobs, n);
+        free(copy);
+        free(g);
     }
 }
 
@@ -217,6 +233,7 @@ static void *s_sync_run(void *arg)
             s_hand_back(self, g->jobs, g->n);
             free(g->jobs);
             free(g);
+            atomic_fetch_sub(&self->syncing, 1);
         }
     }
     return NULL;

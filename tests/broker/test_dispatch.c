@@ -28,6 +28,10 @@
                             ignored; an Ack from another session of hk.cr
                             (7.3) deletes entry, message and due key, depth 0;
                             no redelivery after the ack timeout
+      foreign_ack           another agency acks the next 300 sequences before
+                            they exist: nothing reaches the writer, and
+                            hk.cr's next messages are delivered (an entry in
+                            memory blocks its sequence from refills)
       ack_never_issued      Acks naming ids of an in-flight message that were
                             never issued (number 0, 7) are ignored (7.3): the
                             delivery stays in flight, no redelivery
@@ -843,6 +847,36 @@ static void test_credit_then_deliver(void **state)
     assert_int_equal(st.sessions_closed, 0);
 }
 
+/*  Acks from one agency naming sequences it does not own (here: those the
+    next messages will get) must not keep another agency's messages from
+    being delivered: an entry in memory blocks its sequence from refills. */
+static void test_foreign_ack(void **state)
+{
+    s_fix_t *fx = *state;
+    s_disp(fx);
+    s_seen(fx, "r1", S_TO);
+    s_credit(fx, "r1", S_TO, 100, S_BIG);
+    const s_msg_t *a = &fx->msgs[s_submit(fx, 1)];
+    s_settle(fx);
+    assert_int_equal(s_nsent(fx, GBX_FRAME_DELIVER, "r1"), 1);
+    /* g1 (the other agency) acks delivery 1 of the next 300 sequences */
+    s_seen(fx, "g1", S_FROM);
+    uint64_t ids[300];
+    for (size_t i = 0; i < 300; i++)
+        ids[i] = gbx_delivery_id(a->seq + 1 + i, 1);
+    s_ack(fx, "g1", S_FROM, ids, 300);
+    s_settle(fx);
+    /* hk.cr's next messages still arrive */
+    const s_msg_t *b = &fx->msgs[s_submit(fx, 2)];
+    const s_msg_t *c = &fx->msgs[s_submit(fx, 3)];
+    s_settle(fx);
+    assert_true(b->seq > a->seq && b->seq <= a->seq + 300);
+    assert_int_equal(s_nsent(fx, GBX_FRAME_DELIVER, "r1"), 3);
+    s_expect_stored(fx, b, 1, 1);
+    s_expect_stored(fx, c, 1, 1);
+    assert_int_equal(fx->by_kind[GBX_JOB_ACK], 0); /* nothing went to the writer */
+}
+
 static void test_ack(void **state)
 {
     s_fix_t *fx = *state;
@@ -1603,6 +1637,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(credit_then_deliver),
         T(ack),
+        T(foreign_ack),
         T(ack_never_issued),
         T(ack_timeout),
         T(ack_earlier_id),
