@@ -6,11 +6,11 @@
     idleness, 1 on a failed write or reply, 2 on usage or configuration. */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "gbx/client.h"
 
@@ -27,22 +27,6 @@ static const char s_usage[] =
     "      --endpoint EP     adapter endpoint instead of the config's listen.adapter\n"
     "  -v, --verbose         log the client library's lines on stderr\n"
     "output: one line per delivery: from=AGENCY id=HEX service=CODE/V bytes=N attempt=N\n";
-
-typedef struct {
-    const gbx_registry_t *reg;
-} s_ctx_t;
-
-static const gbx_pubid_t *s_peer(void *arg, const char *id)
-{
-    const gbx_agency_t *a = gbx_registry_agency(((s_ctx_t *)arg)->reg, id);
-    return a ? &a->pub : NULL;
-}
-
-static void s_log(void *arg, const char *line)
-{
-    (void)arg;
-    fprintf(stderr, "%s\n", line);
-}
 
 static void s_hex(const uint8_t *b, size_t n, char *out)
 {
@@ -117,60 +101,14 @@ int main(int argc, char **argv)
     }
 
     int status = 2;
-    gbx_config_t *cfg = NULL;
-    gbx_identity_t *me = NULL;
-    gbx_client_t *cl = NULL;
-    char *keypath = NULL, *cfgcopy = NULL, *ep = NULL;
+    gbx_cli_adapter_t ad;
     s_reply_t *replies = NULL;
     size_t nreplies = 0;
-    char err[512] = "";
-    gbx_err_t rc = gbx_config_load(cfg_path, &cfg, err, sizeof err);
-    if (rc != GBX_OK) {
-        fprintf(stderr, "gbx-recv: %s\n", err[0] ? err : gbx_strerror(rc));
-        goto out;
-    }
-    s_ctx_t ctx = {gbx_config_registry(cfg)};
-    const gbx_agency_t *ag = gbx_registry_agency(ctx.reg, as);
-    const gbx_node_t *node = ag ? gbx_registry_node(ctx.reg, ag->node) : NULL;
-    if (!node) {
-        fprintf(stderr, "gbx-recv: agency %s is not in the registry of %s\n", as, cfg_path);
-        goto out;
-    }
-    if (!key) {
-        cfgcopy = strdup(cfg_path);
-        if (!cfgcopy || asprintf(&keypath, "%s/keys/%s.secret", dirname(cfgcopy), as) < 0)
-            goto out;
-        key = keypath;
-    }
-    if ((rc = gbx_identity_load(key, &me)) != GBX_OK) {
-        fprintf(stderr, "gbx-recv: %s: %s\n", key, gbx_strerror(rc));
-        goto out;
-    }
-    if (strcmp(gbx_identity_public(me)->id, as) != 0) {
-        fprintf(stderr, "gbx-recv: %s holds the keys of %s, not %s\n", key,
-                gbx_identity_public(me)->id, as);
-        goto out;
-    }
-    if (!endpoint) {
-        const char *e = gbx_config_str(cfg, GBX_SETTING_LISTEN_ADAPTER);
-        if (strncmp(e, "tcp://*:", 8) == 0) {
-            if (asprintf(&ep, "tcp://127.0.0.1:%s", e + 8) < 0)
-                goto out;
-            e = ep;
-        }
-        endpoint = e;
-    }
-    gbx_client_opts_t o = {.endpoint = endpoint,
-                           .identity = me,
-                           .node = &node->pub,
-                           .node_id = node->id,
-                           .peer = s_peer,
-                           .peer_arg = &ctx,
-                           .log = verbose ? s_log : NULL};
-    if ((rc = gbx_client_new(&o, &cl)) != GBX_OK) {
-        fprintf(stderr, "gbx-recv: cannot connect to %s: %s\n", endpoint, gbx_strerror(rc));
-        goto out;
-    }
+    gbx_err_t rc = GBX_OK;
+    gbx_client_opts_t o = {0};
+    if (gbx_cli_adapter_open(&ad, "gbx-recv", cfg_path, as, key, endpoint, verbose, &o) != 0)
+        return 2;
+    gbx_client_t *cl = ad.client;
     FILE *lines = outdir ? stdout : stderr;
     long done = 0;
     status = 0;
@@ -241,13 +179,7 @@ int main(int argc, char **argv)
         gbx_event_clear(&ev);
     }
     gbx_client_flush(cl);
-out:
-    gbx_client_destroy(&cl);
-    gbx_identity_destroy(&me);
-    gbx_config_destroy(&cfg);
+    gbx_cli_adapter_close(&ad);
     free(replies);
-    free(keypath);
-    free(cfgcopy);
-    free(ep);
     return status;
 }

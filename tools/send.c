@@ -4,11 +4,11 @@
     rejected or unanswered, 2 on usage or configuration errors. */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "gbx/client.h"
 
@@ -33,22 +33,6 @@ static const char s_usage[] =
     "output: accepted id=HEX seq=N status=ACCEPTED|HELD dup=0|1\n"
     "        rejected id=HEX reason=NAME detail=TEXT\n"
     "exit: 0 all accepted, 1 any rejected or unanswered, 2 usage or configuration\n";
-
-typedef struct {
-    const gbx_registry_t *reg;
-} s_ctx_t;
-
-static const gbx_pubid_t *s_peer(void *arg, const char *id)
-{
-    const gbx_agency_t *a = gbx_registry_agency(((s_ctx_t *)arg)->reg, id);
-    return a ? &a->pub : NULL;
-}
-
-static void s_log(void *arg, const char *line)
-{
-    (void)arg;
-    fprintf(stderr, "%s\n", line);
-}
 
 static void s_hex(const uint8_t *b, size_t n, char *out)
 {
@@ -204,28 +188,17 @@ int main(int argc, char **argv)
     }
 
     int status = 2;
-    gbx_config_t *cfg = NULL;
-    gbx_identity_t *me = NULL;
-    gbx_client_t *cl = NULL;
+    gbx_cli_adapter_t ad;
     uint8_t *plain = NULL;
     gbx_msg_t **msgs = NULL;
-    char *keypath = NULL, *cfgcopy = NULL, *ep = NULL;
     size_t plen = 0;
-    char err[512] = "";
-    gbx_err_t rc = gbx_config_load(cfg_path, &cfg, err, sizeof err);
-    if (rc != GBX_OK) {
-        fprintf(stderr, "gbx-send: %s\n", err[0] ? err : gbx_strerror(rc));
-        goto out;
-    }
-    s_ctx_t ctx = {gbx_config_registry(cfg)};
-    const gbx_agency_t *ag = gbx_registry_agency(ctx.reg, as);
-    const gbx_node_t *node = ag ? gbx_registry_node(ctx.reg, ag->node) : NULL;
-    if (!node) {
-        fprintf(stderr, "gbx-send: agency %s is not in the registry of %s\n", as, cfg_path);
-        goto out;
-    }
+    gbx_err_t rc = GBX_OK;
+    gbx_client_opts_t o = {.ttl_ms = (uint64_t)ttl, .send_only = 1};
+    if (gbx_cli_adapter_open(&ad, "gbx-send", cfg_path, as, key, endpoint, verbose, &o) != 0)
+        return 2;
+    gbx_client_t *cl = ad.client;
     Gbx__V1__DataClass dc = GBX__V1__DATA_CLASS__PERSONAL;
-    const gbx_service_t *svc = gbx_registry_service(ctx.reg, service, (uint32_t)version);
+    const gbx_service_t *svc = gbx_registry_service(ad.reg, service, (uint32_t)version);
     if (class_name)
         dc = gbx_data_class_parse(class_name);
     else if (svc)
@@ -233,30 +206,6 @@ int main(int argc, char **argv)
     if (dc == GBX__V1__DATA_CLASS__DATA_CLASS_UNSPECIFIED) {
         fprintf(stderr, "gbx-send: unknown data class %s\n", class_name);
         goto out;
-    }
-    if (!key) {
-        cfgcopy = strdup(cfg_path);
-        if (!cfgcopy || asprintf(&keypath, "%s/keys/%s.secret", dirname(cfgcopy), as) < 0)
-            goto out;
-        key = keypath;
-    }
-    if ((rc = gbx_identity_load(key, &me)) != GBX_OK) {
-        fprintf(stderr, "gbx-send: %s: %s\n", key, gbx_strerror(rc));
-        goto out;
-    }
-    if (strcmp(gbx_identity_public(me)->id, as) != 0) {
-        fprintf(stderr, "gbx-send: %s holds the keys of %s, not %s\n", key,
-                gbx_identity_public(me)->id, as);
-        goto out;
-    }
-    if (!endpoint) {
-        const char *e = gbx_config_str(cfg, GBX_SETTING_LISTEN_ADAPTER);
-        if (strncmp(e, "tcp://*:", 8) == 0) {
-            if (asprintf(&ep, "tcp://127.0.0.1:%s", e + 8) < 0)
-                goto out;
-            e = ep;
-        }
-        endpoint = e;
     }
     FILE *in = file ? fopen(file, "rb") : stdin;
     if (!in) {
@@ -268,20 +217,6 @@ int main(int argc, char **argv)
         fclose(in);
     if (!plain) {
         fprintf(stderr, "gbx-send: cannot read the payload\n");
-        goto out;
-    }
-
-    gbx_client_opts_t o = {.endpoint = endpoint,
-                           .identity = me,
-                           .node = &node->pub,
-                           .node_id = node->id,
-                           .peer = s_peer,
-                           .peer_arg = &ctx,
-                           .ttl_ms = (uint64_t)ttl,
-                           .send_only = 1,
-                           .log = verbose ? s_log : NULL};
-    if ((rc = gbx_client_new(&o, &cl)) != GBX_OK) {
-        fprintf(stderr, "gbx-send: cannot connect to %s: %s\n", endpoint, gbx_strerror(rc));
         goto out;
     }
     gbx_header_t h;
@@ -351,12 +286,7 @@ out:
     for (long i = 0; msgs && i < count; i++)
         gbx_msg_destroy(&msgs[i]);
     free(msgs);
-    gbx_client_destroy(&cl);
-    gbx_identity_destroy(&me);
-    gbx_config_destroy(&cfg);
+    gbx_cli_adapter_close(&ad);
     free(plain);
-    free(keypath);
-    free(cfgcopy);
-    free(ep);
     return status;
 }
