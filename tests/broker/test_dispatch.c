@@ -98,6 +98,7 @@
 #include "queue.h"
 #include "registry.h"
 #include "store.h"
+#include "tb_fixture.h"
 
 #define S_FROM    "gd.qh-amr"
 #define S_TO      "hk.cr"
@@ -135,14 +136,6 @@ static void s_sleep_ms(unsigned ms)
 static uint64_t s_wait_ms(void)
 {
     return tu_quick() ? 60000 : 10000;
-}
-
-static gbx_pubid_t s_pub(const char *id)
-{
-    gbx_identity_t *idn = tu_identity_fixed(id, NULL);
-    gbx_pubid_t p = *gbx_identity_public(idn);
-    gbx_identity_destroy(&idn);
-    return p;
 }
 
 typedef struct {
@@ -339,26 +332,8 @@ static int s_setup(void **state)
     assert_non_null(fx);
     fx->dir = tu_tmpdir();
     assert_rc(gbx_store_open(fx->dir, NULL, &fx->store), GBX_OK);
-    assert_rc(gbx_registry_new(&fx->reg), GBX_OK);
-    gbx_node_t n;
-    memset(&n, 0, sizeof n);
-    snprintf(n.id, sizeof n.id, S_NODE);
-    n.jurisdiction = GBX_JUR_HK;
-    n.pub = s_pub(S_NODE);
-    assert_rc(gbx_registry_add_node(fx->reg, &n, NULL), GBX_OK);
-    const char *ids[] = {S_TO, S_FROM};
-    const char *cities[] = {"hong-kong", "shenzhen"};
-    const gbx_jurisdiction_t jur[] = {GBX_JUR_HK, GBX_JUR_GD};
-    for (int i = 0; i < 2; i++) {
-        gbx_agency_t a;
-        memset(&a, 0, sizeof a);
-        snprintf(a.id, sizeof a.id, "%s", ids[i]);
-        a.jurisdiction = jur[i];
-        snprintf(a.city, sizeof a.city, "%s", cities[i]);
-        snprintf(a.node, sizeof a.node, S_NODE);
-        a.pub = s_pub(ids[i]);
-        assert_rc(gbx_registry_add_agency(fx->reg, &a, NULL), GBX_OK);
-    }
+    fx->reg = tb_registry();
+    assert_non_null(fx->reg);
     fx->node = tu_identity_fixed(S_NODE, NULL);
     fx->sender = tu_identity_fixed(S_FROM, NULL);
     tu_header_t t;
@@ -546,7 +521,7 @@ static size_t s_submit(s_fix_t *fx, uint32_t variant)
     memset(m, 0, sizeof *m);
     tu_header_t t;
     tu_header_fixture(&t, variant);
-    gbx_pubid_t to = s_pub(S_TO);
+    gbx_pubid_t to = tb_pub(S_TO);
     size_t plen = (size_t)t.h.payload_length;
     uint8_t *plain = malloc(plen);
     assert_non_null(plain);

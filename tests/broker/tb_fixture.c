@@ -1,0 +1,47 @@
+/*  tb_fixture.c: the broker tests' shared registry. */
+#include "tb_fixture.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+
+gbx_pubid_t tb_pub(const char *id)
+{
+    gbx_identity_t *idn = tu_identity_fixed(id, NULL);
+    gbx_pubid_t p;
+    memset(&p, 0, sizeof p);
+    if (idn)
+        p = *gbx_identity_public(idn);
+    gbx_identity_destroy(&idn);
+    return p;
+}
+
+gbx_registry_t *tb_registry(void)
+{
+    gbx_registry_t *reg = NULL;
+    if (gbx_registry_new(&reg) != GBX_OK)
+        return NULL;
+    gbx_node_t n;
+    memset(&n, 0, sizeof n);
+    snprintf(n.id, sizeof n.id, TB_NODE);
+    n.jurisdiction = GBX_JUR_HK;
+    n.pub = tb_pub(TB_NODE);
+    int ok = gbx_registry_add_node(reg, &n, NULL) == GBX_OK;
+    const char *ids[] = {TB_TO, TB_FROM};
+    const char *cities[] = {"hong-kong", "shenzhen"};
+    const gbx_jurisdiction_t jur[] = {GBX_JUR_HK, GBX_JUR_GD};
+    for (int i = 0; ok && i < 2; i++) {
+        gbx_agency_t a;
+        memset(&a, 0, sizeof a);
+        snprintf(a.id, sizeof a.id, "%s", ids[i]);
+        a.jurisdiction = jur[i];
+        snprintf(a.city, sizeof a.city, "%s", cities[i]);
+        snprintf(a.node, sizeof a.node, TB_NODE);
+        a.pub = tb_pub(ids[i]);
+        ok = gbx_registry_add_agency(reg, &a, NULL) == GBX_OK;
+    }
+    if (!ok)
+        gbx_registry_destroy(&reg);
+    return reg;
+}
