@@ -78,6 +78,40 @@ static gbx_err_t s_scan(const uint8_t *p, size_t len)
     return GBX_OK;
 }
 
+/*  1 when M, or a message inside it, kept an unknown field numbered 0.
+    Field number 0 does not exist in protobuf; protobuf-c accepts it inside
+    a submessage when its key is written in more bytes than needed (80 80
+    00), keeps it, and would write it back as a key it then refuses. s_scan
+    sees the top level only; this sees the rest of the parsed tree. */
+static int s_field0(const ProtobufCMessage *m, int depth)
+{
+    if (!m || depth > 8)
+        return 0;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return 1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[i];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m;
+        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+            continue; /* another member of the oneof: the union holds that one */
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + fd->quantifier_offset);
+            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + fd->offset);
+            for (size_t k = 0; k < n; k++)
+                if (s_field0(v[k], depth + 1))
+                    return 1;
+        } else if (s_field0(*(const ProtobufCMessage *const *)(base + fd->offset), depth + 1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int s_body_ok(gbx_frame_at_t at, Gbx__V1__Frame__BodyCase body)
 {
     switch (at) {
@@ -162,6 +196,8 @@ gbx_err_t gbx_frame_decode_at(const gbx_part_t *parts, size_t n, gbx_frame_at_t 
     rc = GBX_E_MALFORMED;
     self->msg = gbx__v1__frame__unpack(NULL, p1->len, p1->data);
     if (!self->msg)
+        goto fail;
+    if (s_field0(&self->msg->base, 0))
         goto fail;
     const Gbx__V1__Frame *m = self->msg;
     fail->tag = m->tag; /* from here on the answer carries the frame's tag */

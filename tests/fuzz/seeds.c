@@ -1,12 +1,15 @@
 /*  Writes seed inputs for the fuzz targets into DIR: real envelopes (single
     and batch) with their payloads, and real sealed payloads, in each
-    target's input format. Usage: fuzz_seeds envelope|payload DIR */
+    target's input format; for frame, the same envelopes in Submit frames
+    and the other frames of the adapter protocol. Usage:
+    fuzz_seeds envelope|payload|frame DIR */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fixed.h"
 #include "gbx/envelope.h"
+#include "gbx/frame.h"
 
 static void s_write(const char *dir, int i, const uint8_t *a, size_t alen, const uint8_t *b,
                     size_t blen, const uint8_t *c, size_t clen)
@@ -23,7 +26,8 @@ int main(int argc, char **argv)
 {
     if (argc != 3)
         return 2;
-    int envelope = strcmp(argv[1], "envelope") == 0;
+    int frame = strcmp(argv[1], "frame") == 0;
+    int envelope = frame || strcmp(argv[1], "envelope") == 0;
     gbx_identity_t *from = NULL, *to = NULL;
     if (gbx_identity_generate("gd.qh-amr", &from) != GBX_OK)
         return 1;
@@ -68,7 +72,25 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < 5; i++) {
         int p = i == 4 ? 0 : i;
-        if (envelope) {
+        if (frame) {
+            /* [GBX1, Submit, payload]: u16 length before each part */
+            uint8_t *f1 = NULL;
+            size_t l1 = 0;
+            if (gbx_frame_submit((uint64_t)i + 1, envs[i], &f1, &l1) != GBX_OK)
+                return 1;
+            size_t pl = sealed_len[p] > 4096 ? 4096 : sealed_len[p];
+            uint8_t *w = malloc(6 + 4 + l1 + pl);
+            size_t o = 0;
+            w[o++] = 0, w[o++] = 4;
+            memcpy(w + o, GBX_FRAME_PROTOCOL, 4), o += 4;
+            w[o++] = (uint8_t)(l1 >> 8), w[o++] = (uint8_t)l1;
+            memcpy(w + o, f1, l1), o += l1;
+            w[o++] = (uint8_t)(pl >> 8), w[o++] = (uint8_t)pl;
+            memcpy(w + o, sealed[p], pl), o += pl;
+            s_write(argv[2], i, w, o, NULL, 0, NULL, 0);
+            free(w);
+            free(f1);
+        } else if (envelope) {
             size_t n = gbx_envelope_size(envs[i]);
             uint8_t *w = malloc(n), cut[2] = {(uint8_t)(n >> 8), (uint8_t)n};
             gbx_envelope_pack(envs[i], w);
@@ -81,6 +103,26 @@ int main(int argc, char **argv)
             s_write(argv[2], i, head, 4, sealed[p], sealed_len[p], NULL, 0);
         }
         gbx_envelope_destroy(&envs[i]);
+    }
+    if (frame) { /* the frames without payload, both directions */
+        uint64_t ids2[3] = {1ull << 16 | 1, 2ull << 16 | 3, 77};
+        uint8_t *f[6] = {0};
+        size_t l[6] = {0};
+        static const uint8_t mid[GBX_MSG_ID_BYTES] = {1, 2, 3};
+        if (gbx_frame_credit(64, 1u << 26, &f[0], &l[0]) != GBX_OK ||
+            gbx_frame_ack(ids2, 3, &f[1], &l[1]) != GBX_OK ||
+            gbx_frame_ping(9, 42, &f[2], &l[2]) != GBX_OK ||
+            gbx_frame_pong(9, 42, &f[3], &l[3]) != GBX_OK ||
+            gbx_frame_notice(mid, GBX_E_EXPIRED, "expired", &f[4], &l[4]) != GBX_OK ||
+            gbx_frame_rejected(5, mid, GBX_MSG_ID_BYTES, GBX_E_RETRY_LATER, "full", 1000, &f[5],
+                               &l[5]) != GBX_OK)
+            return 1;
+        for (int k = 0; k < 6; k++) {
+            uint8_t head[6] = {0, 4, 'G', 'B', 'X', '1'},
+                    len[2] = {(uint8_t)(l[k] >> 8), (uint8_t)l[k]};
+            s_write(argv[2], 10 + k, head, 6, len, 2, f[k], l[k]);
+            free(f[k]);
+        }
     }
     for (int i = 0; i < 4; i++)
         free(sealed[i]);

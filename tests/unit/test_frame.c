@@ -119,6 +119,11 @@ static const s_case_t s_cases[] = {
      GBX_E_MALFORMED, 0, GBX_OK},
     {"p1 garbage in body", P0_GBX1, NULL, 0, P1_RAW, RAW("\x08\x02\x32\x02\xff\xff"), PL_NONE,
      GBX_FRAME_AT_ANY, GBX_E_MALFORMED, 0, GBX_OK},
+    /* found by tools/fuzz.sh frame: a Credit holding a field-0 key written
+       in three bytes (80 80 00); protobuf-c keeps it, and would write it
+       back as a key it refuses */
+    {"p1 field 0 in a body", P0_GBX1, NULL, 0, P1_RAW, RAW("\x3a\x07\x08\xc0\x10\x80\x80\x00\x08"),
+     PL_NONE, GBX_FRAME_AT_ANY, GBX_E_MALFORMED, 0, GBX_OK},
     /* body */
     {"no body", P0_GBX1, NULL, 0, P1_RAW, RAW("\x08\x07"), PL_NONE, GBX_FRAME_AT_ANY,
      GBX_E_MALFORMED, 7, GBX_OK},
