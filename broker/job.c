@@ -25,3 +25,35 @@ void gbx_job_free(gbx_job_t *job)
     free(job->val);
     free(job);
 }
+
+gbx_err_t gbx_job_apply(gbx_job_t *job, gbx_store_t *st, gbx_batch_t *batch, uint64_t now)
+{
+    gbx_batch_mark(batch);
+    switch (job->kind) {
+    case GBX_JOB_MARK:
+        job->rc = gbx_queue_mark(st, batch, job->dest, job->seq, now, &job->entry);
+        break;
+    case GBX_JOB_UNMARK:
+        job->rc =
+            gbx_queue_unmark(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
+        break;
+    case GBX_JOB_ACK:
+        job->rc = gbx_queue_ack(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
+        break;
+    case GBX_JOB_EXPIRE:
+        job->rc = gbx_queue_expire(st, batch, job->dest, job->seq, now, &job->entry);
+        break;
+    case GBX_JOB_DEADLETTER:
+        job->rc = gbx_queue_deadletter(st, batch, job->dest, job->seq, now, &job->entry);
+        break;
+    case GBX_JOB_FORGET:
+        job->rc = gbx_queue_forget(batch, job->due, job->val, job->vlen);
+        break;
+    default:
+        job->rc = GBX_E_ARG;
+        break;
+    }
+    if (job->rc != GBX_OK)
+        (void)gbx_batch_rollback(batch);
+    return job->rc;
+}

@@ -63,5 +63,11 @@ typedef struct gbx_job {
 gbx_job_t *gbx_job_new(gbx_job_kind_t kind);
 /*  Frees JOB and everything it owns (messages closed). NULL-safe. */
 void gbx_job_free(gbx_job_t *job);
+/*  A delivery job's queue operation (MARK gbx_queue_mark, UNMARK, ACK,
+    EXPIRE, DEADLETTER, FORGET: broker/queue.h) into BATCH at time NOW,
+    atomic on its own: a save point takes back what a failed operation
+    added. Sets and returns job->rc (GBX_E_ARG for a SUBMIT, which is the
+    ingress's). The writer's one place for this mapping. */
+gbx_err_t gbx_job_apply(gbx_job_t *job, gbx_store_t *store, gbx_batch_t *batch, uint64_t now);
 
 #endif

@@ -45,39 +45,6 @@ static uint64_t s_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/*  One delivery operation into BATCH, atomic on its own. */
-static void s_apply_op(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch, uint64_t now)
-{
-    gbx_store_t *st = self->o.store;
-    gbx_batch_mark(batch);
-    switch (job->kind) {
-    case GBX_JOB_MARK:
-        job->rc = gbx_queue_mark(st, batch, job->dest, job->seq, now, &job->entry);
-        break;
-    case GBX_JOB_UNMARK:
-        job->rc =
-            gbx_queue_unmark(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
-        break;
-    case GBX_JOB_ACK:
-        job->rc = gbx_queue_ack(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
-        break;
-    case GBX_JOB_EXPIRE:
-        job->rc = gbx_queue_expire(st, batch, job->dest, job->seq, now, &job->entry);
-        break;
-    case GBX_JOB_DEADLETTER:
-        job->rc = gbx_queue_deadletter(st, batch, job->dest, job->seq, now, &job->entry);
-        break;
-    case GBX_JOB_FORGET:
-        job->rc = gbx_queue_forget(batch, job->due, job->val, job->vlen);
-        break;
-    default:
-        job->rc = GBX_E_ARG;
-        break;
-    }
-    if (job->rc != GBX_OK)
-        (void)gbx_batch_rollback(batch);
-}
-
 static int s_dequeues(const gbx_job_t *job)
 {
     return job->kind == GBX_JOB_ACK || job->kind == GBX_JOB_EXPIRE ||
@@ -137,7 +104,7 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
         if (jobs[i]->kind == GBX_JOB_SUBMIT)
             jobs[i]->rc = gbx_ingress_admit(self->o.ingress, &jobs[i]->sub, batch);
         else
-            s_apply_op(self, jobs[i], batch, now);
+            gbx_job_apply(jobs[i], self->o.store, batch, now);
     }
     uint64_t t1 = s_mono_ns();
     if (commit == GBX_OK)

@@ -392,39 +392,6 @@ static void s_disp(s_fix_t *fx)
 
 /* --------------------------------------------------------------- writer */
 
-/*  As broker/writer.c s_apply_op. */
-static void s_apply_op(s_fix_t *fx, gbx_job_t *job, gbx_batch_t *batch, uint64_t now)
-{
-    gbx_store_t *st = fx->store;
-    gbx_batch_mark(batch);
-    switch (job->kind) {
-    case GBX_JOB_MARK:
-        job->rc = gbx_queue_mark(st, batch, job->dest, job->seq, now, &job->entry);
-        break;
-    case GBX_JOB_UNMARK:
-        job->rc =
-            gbx_queue_unmark(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
-        break;
-    case GBX_JOB_ACK:
-        job->rc = gbx_queue_ack(st, batch, job->dest, job->seq, job->delivery_id, now, &job->entry);
-        break;
-    case GBX_JOB_EXPIRE:
-        job->rc = gbx_queue_expire(st, batch, job->dest, job->seq, now, &job->entry);
-        break;
-    case GBX_JOB_DEADLETTER:
-        job->rc = gbx_queue_deadletter(st, batch, job->dest, job->seq, now, &job->entry);
-        break;
-    case GBX_JOB_FORGET:
-        job->rc = gbx_queue_forget(batch, job->due, job->val, job->vlen);
-        break;
-    default:
-        job->rc = GBX_E_ARG;
-        break;
-    }
-    if (job->rc != GBX_OK)
-        (void)gbx_batch_rollback(batch);
-}
-
 /*  A SUBMIT came back: it must be a new Accepted; remember its sequence. */
 static void s_submit_back(s_fix_t *fx, gbx_job_t *job)
 {
@@ -465,7 +432,7 @@ static size_t s_writer_round(s_fix_t *fx)
         if (jobs[i]->kind == GBX_JOB_SUBMIT)
             jobs[i]->rc = gbx_ingress_admit(fx->ing, &jobs[i]->sub, batch);
         else
-            s_apply_op(fx, jobs[i], batch, now);
+            gbx_job_apply(jobs[i], fx->store, batch, now);
     }
     if (commit == GBX_OK)
         commit = gbx_ingress_seal(fx->ing, batch);
