@@ -9,6 +9,10 @@
       batch_atomic       a batch over four keyspaces is invisible before commit,
                          all visible after, nothing after destroy-without-commit;
                          a batch of another store is refused
+      batch_reads        gbx_batch_get sees the batch's latest write of a key
+                         over the store's (put over put, delete over a stored
+                         value, put after delete), and a rollback to a mark
+                         brings back what the key was at the mark
       iter_prefix        queue keys of three destinations: one prefix scans only
                          its own, in numeric sequence order (big-endian), seek,
                          snapshot, whole keyspace
@@ -262,6 +266,58 @@ static void batch_atomic(void **state)
     gbx_store_destroy(&st);
     tu_rmtree(&dir);
     tu_rmtree(&dir2);
+}
+
+/*  *V of gbx_batch_get for KEY in KS equals WANT (NULL: absent). */
+static void s_expect_batch(gbx_batch_t *b, gbx_keyspace_t ks, const char *key, const char *want)
+{
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    assert_rc(gbx_batch_get(b, ks, key, strlen(key), &v, &vlen), GBX_OK);
+    if (!want) {
+        assert_null(v);
+        return;
+    }
+    assert_non_null(v);
+    assert_int_equal(vlen, strlen(want));
+    assert_memory_equal(v, want, vlen);
+    free(v);
+}
+
+static void batch_reads(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    gbx_store_t *st = s_open(dir, true);
+    s_put1(st, GBX_KS_QUEUES, "k", "stored");
+    s_put1(st, GBX_KS_QUEUES, "gone", "stored");
+
+    gbx_batch_t *b = NULL;
+    assert_rc(gbx_batch_new(st, &b), GBX_OK);
+    s_expect_batch(b, GBX_KS_QUEUES, "k", "stored"); /* the store's, through the batch */
+    assert_rc(gbx_batch_put(b, GBX_KS_QUEUES, "k", 1, "v1", 2), GBX_OK);
+    assert_rc(gbx_batch_put(b, GBX_KS_QUEUES, "k", 1, "v2", 2), GBX_OK);
+    s_expect_batch(b, GBX_KS_QUEUES, "k", "v2");
+    s_expect_batch(b, GBX_KS_DLQ, "k", NULL); /* another keyspace */
+    assert_rc(gbx_batch_delete(b, GBX_KS_QUEUES, "gone", 4), GBX_OK);
+    s_expect_batch(b, GBX_KS_QUEUES, "gone", NULL);
+    assert_rc(gbx_batch_put(b, GBX_KS_QUEUES, "gone", 4, "back", 4), GBX_OK);
+    s_expect_batch(b, GBX_KS_QUEUES, "gone", "back");
+
+    gbx_batch_mark(b);
+    assert_rc(gbx_batch_put(b, GBX_KS_QUEUES, "k", 1, "v3", 2), GBX_OK);
+    assert_rc(gbx_batch_delete(b, GBX_KS_QUEUES, "k", 1), GBX_OK);
+    assert_rc(gbx_batch_delete(b, GBX_KS_QUEUES, "gone", 4), GBX_OK);
+    s_expect_batch(b, GBX_KS_QUEUES, "k", NULL);
+    assert_rc(gbx_batch_rollback(b), GBX_OK);
+    s_expect_batch(b, GBX_KS_QUEUES, "k", "v2");
+    s_expect_batch(b, GBX_KS_QUEUES, "gone", "back");
+
+    assert_rc(gbx_store_commit(st, &b), GBX_OK);
+    s_expect(st, GBX_KS_QUEUES, "k", 1, "v2");
+    s_expect(st, GBX_KS_QUEUES, "gone", 4, "back");
+    gbx_store_destroy(&st);
+    tu_rmtree(&dir);
 }
 
 static void iter_prefix(void **state)
@@ -719,11 +775,11 @@ int main(int argc, char **argv)
     if (argc > 0 && realpath(argv[0], real))
         snprintf(s_self, sizeof s_self, "%s", real);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(open_create),     cmocka_unit_test(put_get_delete),
-        cmocka_unit_test(batch_atomic),    cmocka_unit_test(iter_prefix),
-        cmocka_unit_test(reopen_persists), cmocka_unit_test(seq_recovery),
-        cmocka_unit_test(schema_refused),  cmocka_unit_test(crash_kill9),
-        cmocka_unit_test(bench_synced),
+        cmocka_unit_test(open_create),  cmocka_unit_test(put_get_delete),
+        cmocka_unit_test(batch_atomic), cmocka_unit_test(batch_reads),
+        cmocka_unit_test(iter_prefix),  cmocka_unit_test(reopen_persists),
+        cmocka_unit_test(seq_recovery), cmocka_unit_test(schema_refused),
+        cmocka_unit_test(crash_kill9),  cmocka_unit_test(bench_synced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
