@@ -476,9 +476,12 @@ static void s_refill(gbx_dispatch_t *self, s_dest_t *d)
         if (kl != dl + 1 + GBX_STORE_SEQ_KEY_BYTES)
             continue;
         uint64_t seq = gbx_store_seq_from_key(k + dl + 1);
-        if (seq >= durable) { /* written, not yet synced: its sender has no
-                                 receipt and a crash may take it back */
-            ended = 0;
+        if (seq >= durable) {
+            /* written, not yet synced: its sender has no receipt and a
+               crash may take it back. Caught up all the same: this and
+               every later entry reach gbx_dispatch_accepted after their
+               fsync (the store's durable mark moves before the writer hands
+               the jobs back), so no store read is needed for them */
             break;
         }
         d->cursor = seq + 1;
