@@ -5,6 +5,9 @@
                                               micro-benchmark
       gbx-bench e2e [options]                 end to end through a real gbxd:
                                               producer and consumer processes
+      gbx-bench floor [--runs N] [--size N]   the store's and the transport's
+                                              own cost per message
+                                              (bench_floor.h)
 
     e2e. Each run makes a fresh temporary home, writes the demo configuration
     into it (gbx_config_write_default), moves listen.adapter to a free port,
@@ -55,6 +58,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "bench_floor.h"
 #include "config.h"
 #include "gbx/client.h"
 
@@ -1237,9 +1241,13 @@ reap:
         "gbxd VmHWM %.1f MiB VmRSS %.1f MiB; CPU s gbxd %.2f producers %.2f consumers %.2f "
         "(%.0f%% of the machine; load %.1f)\n",
         run, o->count, o->size, o->batch > 1 ? "batch" : "per-message sigs", o->producers,
-        o->consumers, o->queue_only ? " queue-only" : o->raw ? " raw-consumers" : "", na, m[M_ACC_RATE], nd, m[M_DEL_RATE],
-        m[M_SECS], m[M_A50], m[M_A99], m[M_A999], m[M_E50], m[M_E99], m[M_E999], (double)hwm / 1024,
-        (double)rss / 1024, m[M_CPU_D], m[M_CPU_P], m[M_CPU_C], 100 * m[M_SHARE], m[M_LOAD]);
+        o->consumers,
+        o->queue_only ? " queue-only"
+        : o->raw      ? " raw-consumers"
+                      : "",
+        na, m[M_ACC_RATE], nd, m[M_DEL_RATE], m[M_SECS], m[M_A50], m[M_A99], m[M_A999], m[M_E50],
+        m[M_E99], m[M_E999], (double)hwm / 1024, (double)rss / 1024, m[M_CPU_D], m[M_CPU_P],
+        m[M_CPU_C], 100 * m[M_SHARE], m[M_LOAD]);
     printf("e2e run=%d size=%zu count=%zu batch=%zu producers=%d consumers=%d rate=%.0f "
            "queue_only=%d rejected=%llu duplicates=%llu dup_deliveries=%llu",
            run, o->size, o->count, o->batch, o->producers, o->consumers, o->rate, o->queue_only,
@@ -1325,10 +1333,13 @@ static void s_usage(FILE *out)
                  "       gbx-bench e2e [--size N] [--count N] [--batch K] [--producers P]\n"
                  "                     [--consumers C] [--rate R] [--window W] [--runs N]\n"
                  "                     [--timeout S] [--gbxd PATH] [--keep] [--queue-only]\n"
+                 "       gbx-bench floor [--runs N] [--size N]\n"
                  "  crypto   sign, verify, encrypt, decrypt; batch verification cost;\n"
                  "           receipt signing, single and batch (64, 256)\n"
                  "  e2e      a real gbxd in a temporary home; P producer and C consumer\n"
                  "           processes; throughput, accept and end-to-end latency, broker RSS\n"
+                 "  floor    the store's (RocksDB, fsync per group) and the transport's\n"
+                 "           (ZeroMQ, plain and CURVE) own CPU per message (default 3 runs)\n"
                  "  --runs N number of timed runs per figure, median reported (default 5;\n"
                  "           e2e: 3)\n"
                  "  --ms MS  length of one run in milliseconds (default 300)\n"
@@ -1433,6 +1444,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[optind], "crypto") == 0)
         return s_crypto();
+    if (strcmp(argv[optind], "floor") == 0)
+        return gbx_bench_floor(e.runs ? e.runs : 3, e.size);
     if (strcmp(argv[optind], "e2e") == 0) {
         if (!e.runs)
             e.runs = 3;
