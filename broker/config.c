@@ -938,25 +938,54 @@ typedef struct {
 
 static const char *const s_demo_node = "demo-1";
 
+/*  The agencies and services of shared/domain/services.md (the sample
+    policy, broker/default-policy.yaml, is written for them). */
 static const s_demo_agency_t s_demo_agencies[] = {
     {"hk.cr", "HK", "hong-kong", "HK Companies Registry"},
     {"hk.ehealth", "HK", "hong-kong", "HK eHealth"},
     {"hk.kiosk", "HK", "hong-kong", "HK cross-boundary service kiosk"},
+    {"hk.ird", "HK", "hong-kong", "HK Inland Revenue Department"},
+    {"hk.immd", "HK", "hong-kong", "HK Immigration Department"},
+    {"hk.td", "HK", "hong-kong", "HK Transport Department"},
+    {"hk.dpo", "HK", "hong-kong", "HK Digital Policy Office"},
+    {"hk.landsd", "HK", "hong-kong", "HK Lands Department"},
     {"gd.qh-amr", "GD", "shenzhen", "Shenzhen Qianhai market regulator"},
-    {"gd.hkush", "GD", "shenzhen", "HKU-Shenzhen Hospital"},
+    {"gd.amr", "GD", "guangzhou", "Guangdong market regulator"},
     {"gd.tax", "GD", "guangzhou", "Guangdong tax service"},
+    {"gd.sz-tax", "GD", "shenzhen", "Shenzhen tax service"},
+    {"gd.hkush", "GD", "shenzhen", "HKU-Shenzhen Hospital"},
+    {"gd.edu", "GD", "guangzhou", "Guangdong education department"},
+    {"gd.traffic", "GD", "guangzhou", "Guangdong traffic police"},
+    {"gd.gsdb", "GD", "guangzhou", "Guangdong government services data bureau"},
+    {"gd.nr", "GD", "guangzhou", "Guangdong natural resources department"},
 };
 
 static const char s_demo_services[] =
     "  services:\n"
     "    - {code: HK-CR-COEXTRACT, version: 1, class: PERSONAL, provider: hk.cr,\n"
     "       description: \"company extract: name, status, directors\"}\n"
+    "    - {code: GD-AMR-USCC, version: 1, class: PERSONAL, provider: gd.amr,\n"
+    "       description: \"enterprise by Unified Social Credit Code\"}\n"
+    "    - {code: GD-SI-PAYCERT, version: 1, class: SENSITIVE_PERSONAL, provider: gd.tax,\n"
+    "       description: \"social-insurance contribution certificate\"}\n"
+    "    - {code: HK-IRD-CORS, version: 1, class: PERSONAL, provider: hk.ird,\n"
+    "       description: \"certificate of resident status (tax secrecy)\"}\n"
     "    - {code: HK-EHR-SUMMARY, version: 1, class: SENSITIVE_PERSONAL, provider: hk.ehealth,\n"
     "       description: \"eHealth summary: allergies, medications, diagnoses\"}\n"
     "    - {code: GD-EHR-UPLOAD, version: 1, class: SENSITIVE_PERSONAL, provider: hk.ehealth,\n"
     "       description: \"exam reports and images from Guangdong\"}\n"
-    "    - {code: GD-SI-PAYCERT, version: 1, class: SENSITIVE_PERSONAL, provider: gd.tax,\n"
-    "       description: \"social-insurance contribution certificate\"}\n";
+    "    - {code: GD-EDU-DEGREE, version: 1, class: PERSONAL, provider: gd.edu,\n"
+    "       description: \"degree certificate details\"}\n"
+    "    - {code: GD-EDU-DEGREE-VERIFY, version: 1, class: INTERNAL, provider: gd.edu,\n"
+    "       description: \"degree certificate check: a fingerprint in, yes or no out\"}\n"
+    "    - {code: HK-TD-VEHLIC, version: 1, class: PERSONAL, provider: hk.td,\n"
+    "       description: \"vehicle licence validity and owner match\"}\n"
+    "    - {code: XB-STATS-MONTHLY, version: 1, class: INTERNAL, provider: hk.dpo,\n"
+    "       description: \"monthly counts per service, from Hong Kong\"}\n"
+    "    - {code: XB-STATS-MONTHLY-GD, version: 1, class: INTERNAL, provider: gd.gsdb,\n"
+    "       description: \"monthly counts per service, from Guangdong\"}\n"
+    "    - {code: GD-GEO-HIRES, version: 1, class: IMPORTANT, provider: gd.nr,\n"
+    "       description: \"high-resolution geographic data\"}\n";
 
 static gbx_err_t s_demo_keys(const char *keydir, const char *id)
 {
