@@ -1,10 +1,10 @@
 /*  config.c: owns gbxd's configuration: the YAML file, its settings table
     and the registry it describes. Implements issue 3, deliverable 1. */
 #include "config.h"
+#include "yaml.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +61,7 @@ struct gbx_config {
 
 /*  One load in progress. */
 typedef struct {
-    const char *path;
-    char *err;
-    size_t errlen;
+    gbx_yaml_ctx_t y; /* y.name: the config file's path */
     gbx_config_t *cfg;
 } s_ctx_t;
 
@@ -74,126 +72,12 @@ static int s_is_numeric(gbx_setting_type_t t)
     return t == GBX_SET_INT || t == GBX_SET_DURATION || t == GBX_SET_BYTES;
 }
 
-/*  Line and column (from 1) where NODE starts: its scalar token, or the
-    first scalar inside it. 1:1 if there is none. */
-static void s_mark(struct fy_node *node, int *line, int *col)
-{
-    *line = 1, *col = 1;
-    while (node) {
-        void *it = NULL;
-        switch (fy_node_get_type(node)) {
-        case FYNT_SCALAR: {
-            struct fy_token *t = fy_node_get_scalar_token(node);
-            const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-            if (m)
-                *line = m->line + 1, *col = m->column + 1;
-            return;
-        }
-        case FYNT_MAPPING: {
-            struct fy_node_pair *p = fy_node_mapping_iterate(node, &it);
-            node = p ? fy_node_pair_key(p) : NULL;
-            break;
-        }
-        case FYNT_SEQUENCE:
-            node = fy_node_sequence_iterate(node, &it);
-            break;
-        default:
-            return;
-        }
-    }
-}
-
-static gbx_err_t s_vfail_at(s_ctx_t *ctx, int line, int col, gbx_err_t rc, const char *setting,
-                            const char *fmt, va_list ap)
-{
-    if (ctx->errlen) {
-        int n = snprintf(ctx->err, ctx->errlen, "%s:%d:%d: %s: ", ctx->path, line, col, setting);
-        if (n >= 0 && (size_t)n < ctx->errlen)
-            vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
-    }
-    return rc;
-}
-
-/*  Writes "PATH:LINE:COL: SETTING: text" and returns RC. */
-static gbx_err_t s_fail_at(s_ctx_t *ctx, int line, int col, gbx_err_t rc, const char *setting,
-                           const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    rc = s_vfail_at(ctx, line, col, rc, setting, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/*  The same at the place where NODE starts. */
-static gbx_err_t s_fail(s_ctx_t *ctx, struct fy_node *node, gbx_err_t rc, const char *setting,
-                        const char *fmt, ...)
-{
-    int line, col;
-    s_mark(node, &line, &col);
-    va_list ap;
-    va_start(ap, fmt);
-    rc = s_vfail_at(ctx, line, col, rc, setting, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/*  The text of scalar NODE (malloc'ed, NUL-terminated) or NULL if NODE is
-    not a scalar or holds a NUL byte. */
-static char *s_scalar(struct fy_node *node)
-{
-    size_t len = 0;
-    const char *s =
-        node && fy_node_get_type(node) == FYNT_SCALAR ? fy_node_get_scalar(node, &len) : NULL;
-    if (!s || memchr(s, '\0', len))
-        return NULL;
-    return strndup(s, len);
-}
-
-/*  Parses an unsigned decimal with an optional unit from UNITS (NULL-ended
-    pairs of suffix and multiplier). 0 on success. */
-typedef struct {
-    const char *suffix;
-    int64_t mult;
-} s_unit_t;
-
-static const s_unit_t s_duration_units[] = {{"ms", 1},      {"s", 1000},     {"min", 60000},
-                                            {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
-static const s_unit_t s_bytes_units[] = {
-    {"KiB", 1024}, {"MiB", INT64_C(1024) * 1024}, {"GiB", INT64_C(1024) * 1024 * 1024}, {NULL, 0}};
-
-static int s_parse_int(const char *text, const s_unit_t *units, int64_t *out)
-{
-    const char *p = text;
-    int64_t v = 0;
-    if (*p < '0' || *p > '9')
-        return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > (INT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    int64_t mult = 1;
-    if (*p) {
-        const s_unit_t *u = units;
-        while (u && u->suffix && strcmp(p, u->suffix) != 0)
-            u++;
-        if (!u || !u->suffix)
-            return -1;
-        mult = u->mult;
-    }
-    if (v > INT64_MAX / mult)
-        return -1;
-    *out = v * mult;
-    return 0;
-}
-
 /*  1 if TEXT is a port number 1..65535. */
 static int s_port_valid(const char *text)
 {
     int64_t port = 0;
-    return text && *text && strlen(text) <= 5 && s_parse_int(text, NULL, &port) == 0 && port >= 1 &&
-           port <= 65535;
+    return text && *text && strlen(text) <= 5 && gbx_yaml_number(text, GBX_YAML_INT, &port) == 0 &&
+           port >= 1 && port <= 65535;
 }
 
 /*  1 if TEXT is HOST:PORT, HOST a name, an IPv4 address, [IPv6] or "*" (if STAR). */
@@ -238,11 +122,11 @@ static const char *s_parse_value(const gbx_config_t *cfg, gbx_setting_t s, const
     case GBX_SET_INT:
     case GBX_SET_DURATION:
     case GBX_SET_BYTES:
-        if (s_parse_int(text,
-                        st->type == GBX_SET_DURATION ? s_duration_units
-                        : st->type == GBX_SET_BYTES  ? s_bytes_units
-                                                     : NULL,
-                        &n) != 0) {
+        if (gbx_yaml_number(text,
+                            st->type == GBX_SET_DURATION ? GBX_YAML_DURATION
+                            : st->type == GBX_SET_BYTES  ? GBX_YAML_BYTES
+                                                         : GBX_YAML_INT,
+                            &n) != 0) {
             return st->type == GBX_SET_DURATION ? "not a duration (e.g. 1500, 30s, 5min, 2h, 7d)"
                    : st->type == GBX_SET_BYTES  ? "not a size in bytes (e.g. 65536, 64KiB, 16MiB)"
                                                 : "not an integer";
@@ -302,40 +186,41 @@ static int s_find_setting(const char *name)
 static gbx_err_t s_section(s_ctx_t *ctx, const char *section, struct fy_node *map)
 {
     if (fy_node_get_type(map) != FYNT_MAPPING)
-        return s_fail(ctx, map, GBX_E_FIELD_INVALID, section, "must be a mapping");
+        return gbx_yaml_fail(&ctx->y, map, GBX_E_FIELD_INVALID, section, "must be a mapping");
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(map, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p), *val = fy_node_pair_value(p);
-        char *key = s_scalar(k), *text = NULL, *name = NULL, why[96];
+        char *key = gbx_yaml_scalar(k), *text = NULL, *name = NULL, why[96];
         gbx_err_t rc = GBX_OK;
         if (!key || asprintf(&name, "%s.%s", section, key) < 0) {
             name = NULL;
-            rc = s_fail(ctx, k, GBX_E_FIELD_INVALID, section, "keys must be plain names");
+            rc =
+                gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, section, "keys must be plain names");
             goto next;
         }
         int s = s_find_setting(name);
         if (s < 0) {
-            rc = s_fail(ctx, k, GBX_E_FIELD_INVALID, name, "unknown setting");
+            rc = gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, name, "unknown setting");
             goto next;
         }
         if (!val) {
-            rc = s_fail(ctx, k, GBX_E_FIELD_INVALID, name, "has no value");
+            rc = gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, name, "has no value");
             goto next;
         }
-        text = s_scalar(val);
+        text = gbx_yaml_scalar(val);
         if (!text) {
-            rc = s_fail(ctx, k, GBX_E_FIELD_INVALID, name, "must be a scalar (%s)",
-                        s_type_names[s_settings[s].type]);
+            rc = gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, name, "must be a scalar (%s)",
+                               s_type_names[s_settings[s].type]);
             goto next;
         }
         s_value_t *v = &ctx->cfg->v[s];
         const char *bad = s_parse_value(ctx->cfg, (gbx_setting_t)s, text, v, why, sizeof why);
         if (bad) {
-            rc = s_fail(ctx, val, GBX_E_FIELD_INVALID, name, "%s", bad);
+            rc = gbx_yaml_fail(&ctx->y, val, GBX_E_FIELD_INVALID, name, "%s", bad);
             goto next;
         }
-        s_mark(val, &v->line, &v->col);
+        gbx_yaml_mark(val, &v->line, &v->col);
     next:
         free(key);
         free(name);
@@ -407,29 +292,30 @@ static gbx_err_t s_entry_read(s_ctx_t *ctx, s_entry_t *e, struct fy_node *map, u
 {
     e->map = map;
     if (fy_node_get_type(map) != FYNT_MAPPING)
-        return s_fail(ctx, map, GBX_E_FIELD_INVALID, e->where, "must be a mapping");
+        return gbx_yaml_fail(&ctx->y, map, GBX_E_FIELD_INVALID, e->where, "must be a mapping");
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(map, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p), *val = fy_node_pair_value(p);
-        char *key = s_scalar(k);
+        char *key = gbx_yaml_scalar(k);
         int f = key ? s_field_index(key) : -1;
         if (f < 0 || !(allowed & (1u << f))) {
             char setting[160];
             snprintf(setting, sizeof setting, "%s.%s", e->where, key ? key : "?");
             free(key);
-            return s_fail(ctx, k, GBX_E_FIELD_INVALID, setting, "unknown key");
+            return gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, setting, "unknown key");
         }
         free(key);
         e->f[f] = val;
         free(e->text[f]); /* libfyaml refuses duplicate keys; in case */
-        e->text[f] = s_scalar(val);
+        e->text[f] = gbx_yaml_scalar(val);
         if (!e->text[f])
-            return s_fail(ctx, k, GBX_E_FIELD_INVALID, s_setting_of(e, f), "must be a scalar");
+            return gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, s_setting_of(e, f),
+                                 "must be a scalar");
     }
     for (int f = 0; f < S_F_COUNT; f++)
         if ((required & (1u << f)) && !e->f[f])
-            return s_fail(ctx, map, GBX_E_FIELD_INVALID, s_setting_of(e, f), "missing");
+            return gbx_yaml_fail(&ctx->y, map, GBX_E_FIELD_INVALID, s_setting_of(e, f), "missing");
     return GBX_OK;
 }
 
@@ -438,8 +324,8 @@ static gbx_err_t s_entry_copy(s_ctx_t *ctx, s_entry_t *e, int f, char *dst, size
 {
     const char *text = e->text[f] ? e->text[f] : "";
     if (strlen(text) >= size)
-        return s_fail(ctx, e->f[f], GBX_E_FIELD_INVALID, s_setting_of(e, f),
-                      "longer than %zu bytes", size - 1);
+        return gbx_yaml_fail(&ctx->y, e->f[f], GBX_E_FIELD_INVALID, s_setting_of(e, f),
+                             "longer than %zu bytes", size - 1);
     memcpy(dst, text, strlen(text) + 1);
     return GBX_OK;
 }
@@ -449,34 +335,35 @@ static gbx_err_t s_entry_party(s_ctx_t *ctx, s_entry_t *e, char id[GBX_ID_MAX + 
                                gbx_jurisdiction_t *jur, gbx_pubid_t *pub)
 {
     if (!gbx_id_valid(e->text[S_F_ID]))
-        return s_fail(ctx, e->f[S_F_ID], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_ID),
-                      "not a valid id ([a-z0-9][a-z0-9.-], at most 64 characters)");
+        return gbx_yaml_fail(&ctx->y, e->f[S_F_ID], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_ID),
+                             "not a valid id ([a-z0-9][a-z0-9.-], at most 64 characters)");
     snprintf(id, GBX_ID_MAX + 1, "%s", e->text[S_F_ID]);
     *jur = gbx_jurisdiction_parse(e->text[S_F_JUR]);
     if (*jur == GBX_JUR_NONE)
-        return s_fail(ctx, e->f[S_F_JUR], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_JUR),
-                      "must be HK or GD");
+        return gbx_yaml_fail(&ctx->y, e->f[S_F_JUR], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_JUR),
+                             "must be HK or GD");
     int inline_keys = e->f[S_F_SIGN] || e->f[S_F_BOX] || e->f[S_F_CURVE];
     if (e->f[S_F_PUB] && inline_keys)
-        return s_fail(ctx, e->f[S_F_PUB], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_PUB),
-                      "give either pub or sign/box/curve, not both");
+        return gbx_yaml_fail(&ctx->y, e->f[S_F_PUB], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_PUB),
+                             "give either pub or sign/box/curve, not both");
     if (e->f[S_F_PUB]) {
         if (!*e->text[S_F_PUB])
-            return s_fail(ctx, e->f[S_F_PUB], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_PUB),
-                          "must not be empty");
+            return gbx_yaml_fail(&ctx->y, e->f[S_F_PUB], GBX_E_FIELD_INVALID,
+                                 s_setting_of(e, S_F_PUB), "must not be empty");
         char *path = s_join(ctx->cfg->dir, e->text[S_F_PUB]);
         if (!path)
             return GBX_E_NOMEM;
         gbx_err_t rc = gbx_pubid_load(path, pub);
         if (rc == GBX_E_IO)
-            rc = s_fail(ctx, e->f[S_F_PUB], rc, s_setting_of(e, S_F_PUB), "cannot read %s: %s",
-                        path, strerror(errno));
+            rc = gbx_yaml_fail(&ctx->y, e->f[S_F_PUB], rc, s_setting_of(e, S_F_PUB),
+                               "cannot read %s: %s", path, strerror(errno));
         else if (rc != GBX_OK)
-            rc = s_fail(ctx, e->f[S_F_PUB], rc, s_setting_of(e, S_F_PUB),
-                        "%s is not a valid .pub file (%s)", path, gbx_strerror(rc));
+            rc = gbx_yaml_fail(&ctx->y, e->f[S_F_PUB], rc, s_setting_of(e, S_F_PUB),
+                               "%s is not a valid .pub file (%s)", path, gbx_strerror(rc));
         else if (strcmp(pub->id, id) != 0)
-            rc = s_fail(ctx, e->f[S_F_PUB], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_PUB),
-                        "%s holds the keys of %s, not %s", path, pub->id, id);
+            rc =
+                gbx_yaml_fail(&ctx->y, e->f[S_F_PUB], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_PUB),
+                              "%s holds the keys of %s, not %s", path, pub->id, id);
         free(path);
         return rc;
     }
@@ -487,13 +374,13 @@ static gbx_err_t s_entry_party(s_ctx_t *ctx, s_entry_t *e, char id[GBX_ID_MAX + 
         size_t bin_len = 0;
         const char *end = NULL;
         if (!e->f[kf[i]])
-            return s_fail(ctx, e->map, GBX_E_FIELD_INVALID, s_setting_of(e, kf[i]),
-                          "missing (give pub: FILE or sign, box and curve)");
+            return gbx_yaml_fail(&ctx->y, e->map, GBX_E_FIELD_INVALID, s_setting_of(e, kf[i]),
+                                 "missing (give pub: FILE or sign, box and curve)");
         if (sodium_base642bin(dst[i], GBX_KEY_BYTES, t, strlen(t), NULL, &bin_len, &end,
                               sodium_base64_VARIANT_ORIGINAL) != 0 ||
             bin_len != GBX_KEY_BYTES || *end)
-            return s_fail(ctx, e->f[kf[i]], GBX_E_KEY_FORMAT, s_setting_of(e, kf[i]),
-                          "not a base64 key of %d bytes", GBX_KEY_BYTES);
+            return gbx_yaml_fail(&ctx->y, e->f[kf[i]], GBX_E_KEY_FORMAT, s_setting_of(e, kf[i]),
+                                 "not a base64 key of %d bytes", GBX_KEY_BYTES);
     }
     snprintf(pub->id, sizeof pub->id, "%s", id);
     return GBX_OK;
@@ -508,7 +395,7 @@ static gbx_err_t s_reg_fail(s_ctx_t *ctx, s_entry_t *e, gbx_err_t rc, const gbx_
     struct fy_node *at = f >= 0 && e->f[f] ? e->f[f] : e->map;
     char setting[160];
     snprintf(setting, sizeof setting, "%s.%s", e->where, w->field ? w->field : "?");
-    return s_fail(ctx, at, rc, setting, "%s", w->text);
+    return gbx_yaml_fail(&ctx->y, at, rc, setting, "%s", w->text);
 }
 
 #define S_BIT(f) (1u << (f))
@@ -533,8 +420,8 @@ static gbx_err_t s_agency_entry(s_ctx_t *ctx, s_entry_t *e)
     if (rc != GBX_OK)
         return rc;
     if (!e->f[S_F_CITY] && a.jurisdiction == GBX_JUR_GD)
-        return s_fail(ctx, e->map, GBX_E_FIELD_INVALID, s_setting_of(e, S_F_CITY),
-                      "missing (a GD agency names its GBA city)");
+        return gbx_yaml_fail(&ctx->y, e->map, GBX_E_FIELD_INVALID, s_setting_of(e, S_F_CITY),
+                             "missing (a GD agency names its GBA city)");
     /* An unknown city is left empty: the registry words the message. */
     const char *city = e->f[S_F_CITY] ? e->text[S_F_CITY] : "hong-kong";
     if (gbx_city_valid(a.jurisdiction, city))
@@ -554,15 +441,17 @@ static gbx_err_t s_service_entry(s_ctx_t *ctx, s_entry_t *e)
     gbx_service_t sv;
     memset(&sv, 0, sizeof sv);
     int64_t version = 0;
-    if (s_parse_int(e->text[S_F_VERSION], NULL, &version) != 0 || version < 1 ||
+    if (gbx_yaml_number(e->text[S_F_VERSION], GBX_YAML_INT, &version) != 0 || version < 1 ||
         version > UINT32_MAX)
-        return s_fail(ctx, e->f[S_F_VERSION], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_VERSION),
-                      "must be an integer between 1 and 4294967295");
+        return gbx_yaml_fail(&ctx->y, e->f[S_F_VERSION], GBX_E_FIELD_INVALID,
+                             s_setting_of(e, S_F_VERSION),
+                             "must be an integer between 1 and 4294967295");
     sv.version = (uint32_t)version;
     sv.data_class = gbx_data_class_parse(e->text[S_F_CLASS]);
     if (!gbx_data_class_name(sv.data_class))
-        return s_fail(ctx, e->f[S_F_CLASS], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_CLASS),
-                      "must be PUBLIC, INTERNAL, PERSONAL, SENSITIVE_PERSONAL, IMPORTANT or CORE");
+        return gbx_yaml_fail(
+            &ctx->y, e->f[S_F_CLASS], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_CLASS),
+            "must be PUBLIC, INTERNAL, PERSONAL, SENSITIVE_PERSONAL, IMPORTANT or CORE");
     gbx_err_t rc = s_entry_copy(ctx, e, S_F_CODE, sv.code, sizeof sv.code);
     if (rc == GBX_OK)
         rc = s_entry_copy(ctx, e, S_F_PROVIDER, sv.provider, sizeof sv.provider);
@@ -602,12 +491,12 @@ static gbx_err_t s_registry(s_ctx_t *ctx, struct fy_node *map)
 {
     struct fy_node *lists[S_LISTS] = {NULL};
     if (fy_node_get_type(map) != FYNT_MAPPING)
-        return s_fail(ctx, map, GBX_E_FIELD_INVALID, "registry", "must be a mapping");
+        return gbx_yaml_fail(&ctx->y, map, GBX_E_FIELD_INVALID, "registry", "must be a mapping");
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(map, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
-        char *key = s_scalar(k);
+        char *key = gbx_yaml_scalar(k);
         size_t i = 0;
         while (key && i < S_LISTS && strcmp(key, s_lists[i].name) != 0)
             i++;
@@ -615,14 +504,14 @@ static gbx_err_t s_registry(s_ctx_t *ctx, struct fy_node *map)
             char setting[96];
             snprintf(setting, sizeof setting, "registry.%s", key ? key : "?");
             free(key);
-            return s_fail(ctx, k, GBX_E_FIELD_INVALID, setting, "unknown key");
+            return gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, setting, "unknown key");
         }
         free(key);
         lists[i] = fy_node_pair_value(p);
         if (!lists[i] || fy_node_get_type(lists[i]) != FYNT_SEQUENCE) {
             char setting[96];
             snprintf(setting, sizeof setting, "registry.%s", s_lists[i].name);
-            return s_fail(ctx, k, GBX_E_FIELD_INVALID, setting, "must be a sequence");
+            return gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, setting, "must be a sequence");
         }
     }
     for (size_t i = 0; i < S_LISTS; i++) {
@@ -646,78 +535,6 @@ static gbx_err_t s_registry(s_ctx_t *ctx, struct fy_node *map)
 
 /* --------------------------------------------------------------- loading */
 
-static void s_diag_drop(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-    (void)diag, (void)user, (void)buf, (void)len;
-}
-
-static gbx_err_t s_read(s_ctx_t *ctx, char **buf_out, size_t *len_out)
-{
-    gbx_err_t rc = GBX_OK;
-    char *buf = NULL;
-    FILE *f = fopen(ctx->path, "re");
-    if (!f)
-        return s_fail_at(ctx, 1, 1, GBX_E_IO, "config", "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > S_FILE_MAX) {
-        rc = s_fail_at(ctx, 1, 1, GBX_E_IO, "config", "not a regular file of at most %u bytes",
-                       S_FILE_MAX);
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        rc = GBX_E_NOMEM;
-        goto out;
-    }
-    size_t len = fread(buf, 1, (size_t)st.st_size, f);
-    if (ferror(f)) {
-        rc = s_fail_at(ctx, 1, 1, GBX_E_IO, "config", "read failed: %s", strerror(errno));
-        goto out;
-    }
-    buf[len] = '\0';
-    *buf_out = buf;
-    *len_out = len;
-    buf = NULL;
-out:
-    free(buf);
-    fclose(f);
-    return rc;
-}
-
-/*  Parses BUF; on a syntax error reports libfyaml's first error. */
-static gbx_err_t s_parse(s_ctx_t *ctx, const char *buf, size_t len, struct fy_document **doc_out)
-{
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = s_diag_drop;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag)
-        return GBX_E_NOMEM;
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, buf, len);
-    gbx_err_t rc = GBX_OK;
-    if (!doc) {
-        void *it = NULL;
-        struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
-        if (de)
-            rc = s_fail_at(ctx, de->line, de->column, GBX_E_MALFORMED, "yaml", "%s",
-                           de->msg ? de->msg : "syntax error");
-        else
-            rc = s_fail_at(ctx, 1, 1, GBX_E_MALFORMED, "yaml", "syntax error");
-    } else if (!fy_document_root(doc) || fy_node_get_type(fy_document_root(doc)) != FYNT_MAPPING) {
-        rc = s_fail(ctx, fy_document_root(doc), GBX_E_MALFORMED, "yaml",
-                    "the top level must be a mapping (node, listen, limits, registry)");
-    }
-    fy_diag_destroy(diag);
-    if (rc != GBX_OK)
-        fy_document_destroy(doc);
-    else
-        *doc_out = doc;
-    return rc;
-}
-
 static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
 {
     static const char *const sections[] = {"node", "listen", "limits", "registry"};
@@ -726,13 +543,13 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
-        char *key = s_scalar(k);
+        char *key = gbx_yaml_scalar(k);
         int i = 0;
         while (key && i < 4 && strcmp(key, sections[i]) != 0)
             i++;
         if (!key || i == 4) {
-            gbx_err_t rc = s_fail(ctx, k, GBX_E_FIELD_INVALID, key ? key : "?",
-                                  "unknown section (node, listen, limits, registry)");
+            gbx_err_t rc = gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, key ? key : "?",
+                                         "unknown section (node, listen, limits, registry)");
             free(key);
             return rc;
         }
@@ -740,7 +557,7 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
         sec[i] = fy_node_pair_value(p);
         sec_key[i] = k;
         if (!sec[i] || fy_node_get_type(sec[i]) != FYNT_MAPPING)
-            return s_fail(ctx, k, GBX_E_FIELD_INVALID, sections[i], "must be a mapping");
+            return gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, sections[i], "must be a mapping");
     }
     for (int i = 0; i < 3; i++) {
         gbx_err_t rc = sec[i] ? s_section(ctx, sections[i], sec[i]) : GBX_OK;
@@ -758,22 +575,23 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
             for (int i = 0; i < 3; i++)
                 if (strncmp(st->name, sections[i], strlen(sections[i])) == 0)
                     at = sec_key[i];
-            return s_fail(ctx, at, GBX_E_FIELD_INVALID, st->name, "required setting missing");
+            return gbx_yaml_fail(&ctx->y, at, GBX_E_FIELD_INVALID, st->name,
+                                 "required setting missing");
         }
         char why[96];
         const char *bad =
             s_parse_value(cfg, (gbx_setting_t)s, st->def, &cfg->v[s], why, sizeof why);
         if (bad)
-            return s_fail_at(ctx, 1, 1, GBX_E_NOMEM, st->name, "default: %s", bad);
+            return gbx_yaml_fail_at(&ctx->y, 1, 1, GBX_E_NOMEM, st->name, "default: %s", bad);
     }
     /* Settings that depend on each other. */
     s_value_t *ttl = &cfg->v[GBX_SETTING_LIMITS_MAX_TTL_MS];
     s_value_t *dd = &cfg->v[GBX_SETTING_LIMITS_DEDUPE_WINDOW_MS];
     if (dd->i < ttl->i) {
         s_value_t *at = dd->line ? dd : ttl;
-        return s_fail_at(ctx, at->line ? at->line : 1, at->line ? at->col : 1, GBX_E_FIELD_INVALID,
-                         "limits.dedupe_window_ms",
-                         "must be at least limits.max_ttl_ms (%" PRId64 ")", ttl->i);
+        return gbx_yaml_fail_at(&ctx->y, at->line ? at->line : 1, at->line ? at->col : 1,
+                                GBX_E_FIELD_INVALID, "limits.dedupe_window_ms",
+                                "must be at least limits.max_ttl_ms (%" PRId64 ")", ttl->i);
     }
     gbx_err_t rc = sec[3] ? s_registry(ctx, sec[3]) : GBX_OK;
     if (rc != GBX_OK)
@@ -781,23 +599,23 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
     s_value_t *id = &cfg->v[GBX_SETTING_NODE_ID], *jur = &cfg->v[GBX_SETTING_NODE_JURISDICTION];
     const gbx_node_t *self_node = gbx_registry_node(cfg->reg, id->s);
     if (!self_node)
-        return s_fail_at(ctx, id->line, id->col, GBX_E_FIELD_INVALID, "node.id",
-                         "%s is not in registry.nodes", id->s);
+        return gbx_yaml_fail_at(&ctx->y, id->line, id->col, GBX_E_FIELD_INVALID, "node.id",
+                                "%s is not in registry.nodes", id->s);
     if (self_node->jurisdiction != gbx_jurisdiction_parse(jur->s))
-        return s_fail_at(ctx, jur->line, jur->col, GBX_E_FIELD_INVALID, "node.jurisdiction",
-                         "registry.nodes says %s is in %s", id->s,
-                         gbx_jurisdiction_name(self_node->jurisdiction));
+        return gbx_yaml_fail_at(&ctx->y, jur->line, jur->col, GBX_E_FIELD_INVALID,
+                                "node.jurisdiction", "registry.nodes says %s is in %s", id->s,
+                                gbx_jurisdiction_name(self_node->jurisdiction));
     return GBX_OK;
 }
 
 gbx_err_t gbx_config_load(const char *path, gbx_config_t **out, char *errbuf, size_t errlen)
 {
-    s_ctx_t ctx = {.path = path, .err = errbuf, .errlen = errbuf ? errlen : 0};
+    s_ctx_t ctx = {.y = {.name = path, .err = errbuf, .errlen = errbuf ? errlen : 0}};
     char *buf = NULL;
     size_t len = 0;
     struct fy_document *doc = NULL;
     gbx_err_t rc = GBX_OK;
-    if (ctx.errlen)
+    if (ctx.y.errlen)
         errbuf[0] = '\0';
     if (!path || !out)
         return GBX_E_ARG;
@@ -814,9 +632,9 @@ gbx_err_t gbx_config_load(const char *path, gbx_config_t **out, char *errbuf, si
         rc = GBX_E_NOMEM;
         goto out;
     }
-    rc = s_read(&ctx, &buf, &len);
+    rc = gbx_yaml_read(&ctx.y, "config", S_FILE_MAX, &buf, &len);
     if (rc == GBX_OK)
-        rc = s_parse(&ctx, buf, len, &doc);
+        rc = gbx_yaml_parse(&ctx.y, buf, len, "node, listen, limits, registry", &doc);
     if (rc == GBX_OK)
         rc = s_load(&ctx, fy_document_root(doc));
 out:
