@@ -13,7 +13,8 @@ void gbx_audit_begin(gbx_audit_t *rec, const char *event, uint64_t at_ms)
     gbx_audit_u64(rec, "at_ms", at_ms);
 }
 
-void gbx_audit_str(gbx_audit_t *rec, const char *key, const char *value)
+/*  key=value with the bytes of VALUE from LO to 0x7e kept, others '?'. */
+static void s_put(gbx_audit_t *rec, const char *key, const char *value, unsigned char lo)
 {
     int n = snprintf(rec->buf + rec->len, sizeof rec->buf - rec->len, "%s=", key);
     if (n < 0 || (size_t)n >= sizeof rec->buf - rec->len)
@@ -23,10 +24,20 @@ void gbx_audit_str(gbx_audit_t *rec, const char *key, const char *value)
         value = "-";
     for (const char *p = value; *p && rec->len + 2 < sizeof rec->buf; p++) {
         unsigned char c = (unsigned char)*p;
-        rec->buf[rec->len++] = (c >= 0x21 && c <= 0x7e) ? (char)c : '?';
+        rec->buf[rec->len++] = (c >= lo && c <= 0x7e) ? (char)c : '?';
     }
     if (rec->len + 1 < sizeof rec->buf)
         rec->buf[rec->len++] = '\n';
+}
+
+void gbx_audit_str(gbx_audit_t *rec, const char *key, const char *value)
+{
+    s_put(rec, key, value, 0x21);
+}
+
+void gbx_audit_text(gbx_audit_t *rec, const char *key, const char *value)
+{
+    s_put(rec, key, value, 0x20);
 }
 
 void gbx_audit_u64(gbx_audit_t *rec, const char *key, uint64_t value)

@@ -4,10 +4,11 @@
     module is only the record's text and its place in the store.
 
     A record is UTF-8 text, one "key=value" per line, metadata only, never a
-    payload byte. Values are sanitised: bytes outside 0x21..0x7e become '?'.
+    payload byte. Values are sanitised: bytes outside 0x21..0x7e become '?'
+    (0x20..0x7e for gbx_audit_text, a sentence on one line).
     The first lines are always
         v=1
-        event=<ACCEPTED | DUPLICATE | REJECTED | DELIVERED | ACKED | EXPIRED |
+        event=<ACCEPTED | HELD | DUPLICATE | REJECTED | DELIVERED | ACKED | EXPIRED |
                DEAD_LETTERED | REPLAYED | DEDUPE_DROPPED>
         at_ms=<time of the event>
     followed by what the event knows (reason=, seq=, message_id=, from=,
@@ -34,6 +35,8 @@ void gbx_audit_begin(gbx_audit_t *rec, const char *event, uint64_t at_ms);
 /*  Appends key=value (VALUE sanitised; NULL as "-"). */
 void gbx_audit_str(gbx_audit_t *rec, const char *key, const char *value);
 void gbx_audit_u64(gbx_audit_t *rec, const char *key, uint64_t value);
+/*  Appends key=value where VALUE may hold spaces (a policy's "why"). */
+void gbx_audit_text(gbx_audit_t *rec, const char *key, const char *value);
 /*  Appends key=<lowercase hex of LEN bytes> (at most 64 bytes). */
 void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t len);
 /*  Puts REC into BATCH under a fresh sequence of STORE. */

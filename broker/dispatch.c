@@ -778,7 +778,7 @@ void gbx_dispatch_frame(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len
 void gbx_dispatch_accepted(gbx_dispatch_t *self, const gbx_job_t *job)
 {
     if (!self || !job || job->sub.result.reason != GBX_OK || job->sub.result.duplicate ||
-        !job->sub.result.seq)
+        job->sub.result.held || !job->sub.result.seq)
         return;
     s_dest_t *d = s_dest(self, job->sub.result.dest);
     if (!d)

@@ -66,18 +66,37 @@ static uint64_t s_realtime(void *arg)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/*  The allow-all policy (opts.policy == NULL). */
-static gbx_err_t s_allow_all(void *arg, const gbx_envelope_t *env, const char *auth_agency,
-                             char rule_id[GBX_INGRESS_RULE_MAX + 1],
-                             uint8_t policy_hash[GBX_HASH_BYTES])
+/*  Reads policy counter KEY through the group's batch (ARG). */
+static gbx_err_t s_counter(void *arg, const char *key, uint64_t *value)
 {
-    (void)arg;
-    (void)env;
-    (void)auth_agency;
-    snprintf(rule_id, GBX_INGRESS_RULE_MAX + 1, "%s", GBX_INGRESS_ALLOW_ALL_RULE);
-    crypto_generichash(policy_hash, GBX_HASH_BYTES,
-                       (const unsigned char *)GBX_INGRESS_ALLOW_ALL_RULE,
-                       strlen(GBX_INGRESS_ALLOW_ALL_RULE), NULL, 0);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    *value = 0;
+    gbx_err_t rc = gbx_batch_get(arg, GBX_KS_COUNTERS, key, strlen(key), &v, &vlen);
+    if (rc == GBX_OK && v && vlen == 8)
+        for (size_t i = 0; i < 8; i++)
+            *value = *value << 8 | v[i];
+    free(v);
+    return rc;
+}
+
+/*  Adds the decision's counts to the counters, in BATCH. */
+static gbx_err_t s_count(gbx_batch_t *batch, const gbx_decision_t *d)
+{
+    for (size_t i = 0; i < d->n_counts; i++) {
+        uint64_t n = 0;
+        gbx_err_t rc = s_counter(batch, d->counts[i].key, &n);
+        if (rc != GBX_OK)
+            return rc;
+        n = d->counts[i].add > UINT64_MAX - n ? UINT64_MAX : n + d->counts[i].add;
+        uint8_t v[8];
+        for (size_t k = 0; k < 8; k++)
+            v[k] = (uint8_t)(n >> (56 - 8 * k));
+        rc = gbx_batch_put(batch, GBX_KS_COUNTERS, d->counts[i].key, strlen(d->counts[i].key), v,
+                           sizeof v);
+        if (rc != GBX_OK)
+            return rc;
+    }
     return GBX_OK;
 }
 
@@ -204,8 +223,6 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
         self->o.max_payload_bytes = GBX_PAYLOAD_MAX;
     if (!self->o.clock)
         self->o.clock = s_realtime;
-    if (!self->o.policy)
-        self->o.policy = s_allow_all;
     if (self->o.retry_after_ms == 0)
         self->o.retry_after_ms = GBX_INGRESS_RETRY_AFTER_DEFAULT_MS;
     gbx_err_t rc = gbx_checker_new(&self->o, &self->checker);
@@ -217,6 +234,12 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
     }
     *out = self;
     return GBX_OK;
+}
+
+void gbx_ingress_set_policy(gbx_ingress_t *self, const gbx_policy_t *policy)
+{
+    if (self)
+        self->o.policy = policy;
 }
 
 void gbx_ingress_destroy(gbx_ingress_t **self_p)
@@ -439,14 +462,19 @@ static gbx_err_t s_audit(gbx_ingress_t *self, const gbx_submission_t *s, const c
     }
     if (s->policy_done) {
         gbx_audit_str(&a, "rule_id", s->rule_id);
+        gbx_audit_u64(&a, "rule_version", s->rule_version);
         gbx_audit_hex(&a, "policy_hash", s->policy_hash, GBX_HASH_BYTES);
+        if (s->why[0]) {
+            gbx_audit_str(&a, "decision", reason == GBX_OK ? gbx_outcome_name(s->outcome) : "DENY");
+            gbx_audit_text(&a, "why", s->why);
+        }
     }
     return gbx_audit_put(self->o.store, batch, &a);
 }
 
 /*  Steps 13 to 17 for S, which passed stage 1. GBX_OK: to be stored. */
 static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch,
-                          const uint8_t *dkey, size_t dklen)
+                          const uint8_t *dkey, size_t dklen, gbx_decision_t *dec)
 {
     const gbx_envelope_t *env = s_env(s);
     const gbx_header_t *h = gbx_envelope_header(env);
@@ -485,20 +513,36 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
     if (h->expires_at_ms - h->created_at_ms > self->o.max_ttl_ms)
         return GBX_E_TTL_TOO_LONG;
     /* step 16: policy -- THE call site of the policy module */
-    s->rule_id[0] = 0;
-    memset(s->policy_hash, 0, sizeof s->policy_hash);
-    rc = self->o.policy(self->o.policy_arg, env, s->auth, s->rule_id, s->policy_hash);
-    s->rule_id[GBX_INGRESS_RULE_MAX] = 0;
     s->policy_done = 1;
-    if (rc == GBX_E_POLICY_DENIED || rc == GBX_E_POLICY_NO_MATCH)
-        return rc;
-    if (rc != GBX_OK)
-        return GBX_E_INTERNAL_ERROR;
+    s->outcome = GBX_OUTCOME_ALLOW;
+    if (!self->o.policy) {
+        snprintf(s->rule_id, sizeof s->rule_id, "%s", GBX_INGRESS_ALLOW_ALL_RULE);
+        crypto_generichash(s->policy_hash, GBX_HASH_BYTES,
+                           (const unsigned char *)GBX_INGRESS_ALLOW_ALL_RULE,
+                           strlen(GBX_INGRESS_ALLOW_ALL_RULE), NULL, 0);
+        dec->n_counts = 0;
+    } else {
+        rc = gbx_policy_decide(self->o.policy, self->o.registry, h, s->now, s_counter, batch, dec);
+        if (rc != GBX_OK)
+            return rc == GBX_E_NOMEM ? GBX_E_INTERNAL_ERROR : GBX_E_STORE_FAILED;
+        snprintf(s->rule_id, sizeof s->rule_id, "%s", dec->rule_id);
+        s->rule_version = dec->rule_version;
+        memcpy(s->policy_hash, dec->policy_hash, GBX_HASH_BYTES);
+        snprintf(s->why, sizeof s->why, "%s", dec->why);
+        s->outcome = dec->outcome;
+        if (dec->outcome == GBX_OUTCOME_DENY) {
+            s->detail = dec->reason == GBX_E_POLICY_NO_MATCH ? "no policy rule matches"
+                                                             : "denied by policy";
+            return dec->reason;
+        }
+    }
+    s->size = s_message_size(s->frame);
+    if (s->outcome == GBX_OUTCOME_HOLD)
+        return GBX_OK; /* not queued: no capacity taken */
     /* step 17: capacity; counted now, taken back if the commit fails */
     s_queue_t *q = s_queue_get(self, h->to_agency, strlen(h->to_agency));
     if (!q)
         return GBX_E_INTERNAL_ERROR;
-    s->size = s_message_size(s->frame);
     if ((self->o.queue_max_messages && q->messages >= self->o.queue_max_messages) ||
         (self->o.queue_max_bytes &&
          (q->bytes > self->o.queue_max_bytes || s->size > self->o.queue_max_bytes - q->bytes))) {
@@ -511,7 +555,8 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
 }
 
 /*  Step 18's puts but the dedupe record (gbx_ingress_seal). */
-static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch)
+static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch,
+                               const gbx_decision_t *dec)
 {
     const gbx_header_t *h = gbx_envelope_header(s_env(s));
     uint8_t *msg = NULL;
@@ -531,10 +576,14 @@ static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_bat
     e.expires_at_ms = h->expires_at_ms;
     snprintf(e.from, sizeof e.from, "%s", h->from_agency);
     memcpy(e.message_id, s->msg_id, GBX_MSG_ID_BYTES);
+    int held = s->outcome == GBX_OUTCOME_HOLD;
     if (rc == GBX_OK)
-        rc = gbx_queue_enqueue(batch, h->to_agency, s->seq, &e);
+        rc = held ? gbx_queue_hold(batch, h->to_agency, s->seq, &e)
+                  : gbx_queue_enqueue(batch, h->to_agency, s->seq, &e);
+    if (rc == GBX_OK && self->o.policy)
+        rc = s_count(batch, dec);
     if (rc == GBX_OK)
-        rc = s_audit(self, s, "ACCEPTED", GBX_OK, batch);
+        rc = s_audit(self, s, held ? "HELD" : "ACCEPTED", GBX_OK, batch);
     if (rc == GBX_OK)
         gbx_batch_put_seq(batch, s->seq);
     return rc;
@@ -551,18 +600,20 @@ gbx_err_t gbx_ingress_admit(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_
     gbx_err_t rc = s->reason;
     uint8_t dkey[GBX_INGRESS_DEDUPE_KEY_MAX];
     size_t dklen = 0;
+    gbx_decision_t dec;
+    dec.n_counts = 0;
     if (rc == GBX_OK && gbx_ingress_dedupe_key(gbx_envelope_header(s_env(s))->from_agency,
                                                s->msg_id, dkey, &dklen) != GBX_OK)
         rc = GBX_E_INTERNAL_ERROR;
     if (rc == GBX_OK)
-        rc = s_decide(self, s, batch, dkey, dklen);
+        rc = s_decide(self, s, batch, dkey, dklen, &dec);
     if (rc == GBX_OK) {
         s_pending_t *p = calloc(1, sizeof *p);
         if (!p) {
             rc = GBX_E_INTERNAL_ERROR;
         } else {
             gbx_batch_mark(batch);
-            rc = s_put_message(self, s, batch);
+            rc = s_put_message(self, s, batch, &dec);
             if (rc == GBX_OK) {
                 memcpy(p->key, dkey, dklen);
                 p->klen = dklen;
@@ -573,9 +624,11 @@ gbx_err_t gbx_ingress_admit(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_
                 (void)gbx_batch_rollback(batch);
             }
         }
-        if (rc != GBX_OK) { /* take back the count of s_decide */
+        if (rc != GBX_OK && s->outcome != GBX_OUTCOME_HOLD) { /* take back s_decide's count */
             const char *dest = gbx_envelope_header(s_env(s))->to_agency;
             gbx_ingress_dequeued(self, dest, s->size);
+        }
+        if (rc != GBX_OK) {
             s->seq = 0;
         }
     }
@@ -600,7 +653,8 @@ static void s_receipt(const gbx_ingress_t *self, gbx_submission_t *s, Gbx__V1__R
     r->node_id = (char *)self->node_id;
     r->accepted_at_ms = s->now;
     r->sequence = s->seq;
-    r->status = GBX__V1__RECEIPT_STATUS__ACCEPTED;
+    r->status = s->outcome == GBX_OUTCOME_HOLD ? GBX__V1__RECEIPT_STATUS__HELD
+                                               : GBX__V1__RECEIPT_STATUS__ACCEPTED;
     r->rule_id = s->rule_id;
     r->policy_hash.data = s->policy_hash;
     r->policy_hash.len = GBX_HASH_BYTES;
@@ -711,6 +765,7 @@ gbx_err_t gbx_ingress_finish(gbx_ingress_t *self, gbx_submission_t *s, gbx_err_t
     s->result.reason = decision;
     s->result.duplicate = decision == GBX_OK && dup;
     if (decision == GBX_OK && !dup) {
+        s->result.held = s->outcome == GBX_OUTCOME_HOLD;
         s->result.seq = s->seq;
         snprintf(s->result.dest, sizeof s->result.dest, "%s",
                  gbx_envelope_header(s_env(s))->to_agency);

@@ -30,8 +30,11 @@
       15 times          now < expires (EXPIRED); created <= now + skew
                         (NOT_YET_VALID); expires - created <= max_ttl
                         (TTL_TOO_LONG)
-      16 policy         opts.policy (THE policy call site; NULL = allow-all)
-                        (POLICY_DENIED, POLICY_NO_MATCH)
+      16 policy         gbx_policy_decide with opts.policy, THE policy call
+                        site (POLICY_DENIED, POLICY_NO_MATCH); its volume
+                        counters are read through the group's batch, so
+                        messages earlier in the group count. HOLD: the
+                        message is stored held (step 18), not queued
       17 capacity       the destination's queue, with this message added,
                         stays within opts.queue_max_messages and
                         opts.queue_max_bytes (0 = unlimited): else RETRY_LATER
@@ -43,7 +46,11 @@
                           messages[seq]  = be32(envelope len) || envelope
                                            bytes || encrypted payload
                           queues[queue_key(to_agency, seq)] = queue entry
-                                           (broker/queue.h) and its due key
+                                           (broker/queue.h) and its due key;
+                                           for HOLD held[queue_key(...)] =
+                                           queue entry instead (no due key)
+                          counters[key] += n for each of the decision's
+                                           counts (broker/policy.h)
                           dedupe[from_agency 0x00 message_id] = SignedReceipt
                                            (gbx_ingress_seal) and its due key
                           audit record (broker/audit.h), meta next_seq
@@ -55,11 +62,12 @@
     commit, because its bytes are the dedupe value written by that very
     commit: accepted_at_ms is the clock read at admission.
 
-    Audit records (broker/audit.h), event=ACCEPTED | DUPLICATE | REJECTED,
+    Audit records (broker/audit.h), event=ACCEPTED | HELD | DUPLICATE | REJECTED,
     with reason=<gbx_err_name> (OK unless rejected), auth=, seq= (accepted),
     message_id= (when known), header_hash=, from=, to=, service=,
     service_version=, class= (when the envelope decoded; unauthenticated
-    before step 10), rule_id=, policy_hash= (when the policy decided). They
+    before step 10), rule_id=, rule_version=, policy_hash=, decision=,
+    why= (when the policy decided). They
     go into the group's batch: a rejection's record is as durable as an
     acceptance (and lost with it when the commit fails, counted in
     audit_failures).
@@ -92,6 +100,7 @@
 #include "gbx/err.h"
 #include "gbx/frame.h"
 #include "gbx/identity.h"
+#include "policy.h"
 #include "registry.h"
 #include "store.h"
 
@@ -100,21 +109,9 @@
 /*  Now, in milliseconds since the Unix epoch. */
 typedef uint64_t (*gbx_ingress_clock_fn)(void *arg);
 
-/*  THE policy call site (step 16). Called once per message that passed steps
-    1 to 15, with the verified envelope and the authenticated agency. Returns
-    GBX_OK to allow, GBX_E_POLICY_DENIED or GBX_E_POLICY_NO_MATCH to refuse;
-    any other code is answered INTERNAL_ERROR. It fills RULE_ID (a
-    NUL-terminated text of at most GBX_INGRESS_RULE_MAX bytes, "" allowed)
-    and POLICY_HASH (32 bytes naming the policy version) on every return:
-    both go into the receipt (allow) or the audit record (deny). HOLD is not
-    supported yet. */
-typedef gbx_err_t (*gbx_ingress_policy_fn)(void *arg, const gbx_envelope_t *env,
-                                           const char *auth_agency,
-                                           char rule_id[GBX_INGRESS_RULE_MAX + 1],
-                                           uint8_t policy_hash[GBX_HASH_BYTES]);
-
-/*  With policy == NULL: rule_id GBX_INGRESS_ALLOW_ALL_RULE and policy_hash
-    BLAKE2b-256 of the same text. */
+/*  Without a policy (opts.policy NULL) every message is allowed under
+    rule_id GBX_INGRESS_ALLOW_ALL_RULE and policy_hash BLAKE2b-256 of the
+    same text (tests, and a node whose operator chose no policy). */
 #define GBX_INGRESS_ALLOW_ALL_RULE "allow-all"
 
 typedef struct {
@@ -127,8 +124,7 @@ typedef struct {
     uint64_t clock_skew_ms;         /* limits.clock_skew_ms */
     gbx_ingress_clock_fn clock;     /* NULL = CLOCK_REALTIME */
     void *clock_arg;
-    gbx_ingress_policy_fn policy; /* NULL = allow-all */
-    void *policy_arg;
+    const gbx_policy_t *policy;  /* borrowed; NULL = allow-all; see gbx_ingress_set_policy */
     size_t vcache_slots;         /* 0 = 4096 */
     uint64_t queue_max_messages; /* per destination queue; 0 = unlimited */
     uint64_t queue_max_bytes;    /* per destination queue (stored bytes); 0 = unlimited */
@@ -147,6 +143,7 @@ typedef struct {
     int duplicate;             /* Accepted with the original receipt */
     uint64_t seq;              /* the stored message's sequence (Accepted, new) */
     char dest[GBX_ID_MAX + 1]; /* to_agency (Accepted, new), else "" */
+    int held;                  /* stored held for an approver, not queued */
 } gbx_ingress_result_t;
 
 /*  Counters since gbx_ingress_new. */
@@ -182,7 +179,10 @@ typedef struct gbx_submission {
     /* stage 2: gbx_ingress_admit, gbx_ingress_seal */
     uint64_t now;
     char rule_id[GBX_INGRESS_RULE_MAX + 1];
+    uint32_t rule_version;
     uint8_t policy_hash[GBX_HASH_BYTES];
+    gbx_outcome_t outcome; /* ALLOW or HOLD when stored */
+    char why[GBX_POLICY_WHY_MAX + 1];
     int policy_done;
     int duplicate;
     struct gbx_submission *dup_of; /* an earlier submission of this group */
@@ -258,6 +258,11 @@ void gbx_ingress_group_end(gbx_ingress_t *self);
 gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out);
 /*  NULL-safe; sets *self_p to NULL. Does not touch the borrowed objects. */
 void gbx_ingress_destroy(gbx_ingress_t **self_p);
+
+/*  Decides the next messages with POLICY (borrowed; NULL = allow-all): a
+    reload. Call it from the thread that admits, between groups, so that
+    every message is decided by exactly one version. */
+void gbx_ingress_set_policy(gbx_ingress_t *self, const gbx_policy_t *policy);
 
 /*  The three stages for one message, with a group of one (tests, tools):
     admits the N PARTS of one ZeroMQ message received on a connection whose

@@ -118,13 +118,13 @@ typedef struct {
 
 typedef struct {
     gbx_outcome_t outcome;
-    gbx_err_t reason;                  /* GBX_OK (ALLOW, HOLD), POLICY_DENIED,
-                                          POLICY_NO_MATCH */
+    gbx_err_t reason;                    /* GBX_OK (ALLOW, HOLD), POLICY_DENIED,
+                                            POLICY_NO_MATCH */
     char rule_id[GBX_POLICY_ID_MAX + 1]; /* the deciding rule; "" for no match */
-    uint32_t rule_version;             /* 0 for built-in decisions */
-    char why[GBX_POLICY_WHY_MAX + 1];  /* one line, for humans and the audit */
+    uint32_t rule_version;               /* 0 for built-in decisions */
+    char why[GBX_POLICY_WHY_MAX + 1];    /* one line, for humans and the audit */
     uint8_t policy_hash[GBX_HASH_BYTES];
-    size_t n_counts;                   /* to add when the message is stored */
+    size_t n_counts; /* to add when the message is stored */
     gbx_policy_count_t counts[GBX_POLICY_COUNTS_MAX];
 } gbx_decision_t;
 
@@ -140,8 +140,7 @@ gbx_err_t gbx_policy_load(const char *path, const gbx_registry_t *reg, gbx_polic
                           char *err, size_t errlen);
 /*  The same from TEXT (LEN bytes); NAME stands for the path in errors. */
 gbx_err_t gbx_policy_parse(const char *name, const char *text, size_t len,
-                           const gbx_registry_t *reg, gbx_policy_t **out, char *err,
-                           size_t errlen);
+                           const gbx_registry_t *reg, gbx_policy_t **out, char *err, size_t errlen);
 void gbx_policy_destroy(gbx_policy_t **self_p);
 
 /*  The file's version: text; its hash; the number of rules. */

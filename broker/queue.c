@@ -170,6 +170,14 @@ gbx_err_t gbx_queue_enqueue(gbx_batch_t *batch, const char *dest, uint64_t seq,
     return rc;
 }
 
+gbx_err_t gbx_queue_hold(gbx_batch_t *batch, const char *dest, uint64_t seq, const gbx_qentry_t *e)
+{
+    uint8_t key[GBX_QUEUE_KEY_MAX];
+    size_t klen = 0;
+    gbx_err_t rc = gbx_store_queue_key(dest, seq, key, sizeof key, &klen);
+    return rc == GBX_OK ? s_put_entry(batch, GBX_KS_HELD, key, klen, e) : rc;
+}
+
 gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
                          uint64_t at_ms, gbx_qentry_t *e)
 {

@@ -95,6 +95,10 @@ uint64_t gbx_delivery_seq(uint64_t delivery_id);
     and dedupe record are the ingress's). */
 gbx_err_t gbx_queue_enqueue(gbx_batch_t *batch, const char *dest, uint64_t seq,
                             const gbx_qentry_t *e);
+/*  New message held by the policy (ingress step 18): the entry in "held",
+    no due key. Approval moves it to the queue; rejection and the hold
+    timeout end it (issue 4, not yet: held messages wait). */
+gbx_err_t gbx_queue_hold(gbx_batch_t *batch, const char *dest, uint64_t seq, const gbx_qentry_t *e);
 /*  queued -> in flight: deliveries + 1, attempts + 1; audit DELIVERED.
     *E gets the entry after the increment (its deliveries make the delivery
     id). */

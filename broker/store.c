@@ -25,8 +25,8 @@
 #define S_WAL_MAX       ((uint64_t)256 * 1024 * 1024)
 #define S_ERR_MAX       512
 
-static const char *const s_ks_names[GBX_KS_COUNT_] = {"messages", "queues", "dedupe", "audit",
-                                                      "dlq",      "expiry", "meta"};
+static const char *const s_ks_names[GBX_KS_COUNT_] = {
+    "messages", "queues", "dedupe", "audit", "dlq", "expiry", "meta", "held", "counters"};
 
 struct gbx_store {
     char *dir;

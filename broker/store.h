@@ -15,6 +15,10 @@
                                   kind byte (broker/queue.h says which)
       GBX_KS_META     "meta"      counters: GBX_STORE_META_SCHEMA, GBX_STORE_META_NEXT_SEQ
                                   (8-byte big-endian values)
+      GBX_KS_HELD     "held"      messages held by the policy for an approver, keyed and
+                                  valued like "queues" (their messages in "messages")
+      GBX_KS_COUNTERS "counters"  the policy's volume counters: key = the counter's text
+                                  (broker/policy.h), value = 8-byte big-endian count
 
     Durability. Every change goes through a batch (gbx_batch_t) applied by
     gbx_store_commit: all of its puts and deletes, across keyspaces, become
@@ -70,6 +74,8 @@ typedef enum {
     GBX_KS_DLQ,
     GBX_KS_EXPIRY,
     GBX_KS_META,
+    GBX_KS_HELD,
+    GBX_KS_COUNTERS,
     GBX_KS_COUNT_
 } gbx_keyspace_t;
 

@@ -41,6 +41,13 @@ gbx_registry_t *tb_registry(void)
         a.pub = tb_pub(ids[i]);
         ok = gbx_registry_add_agency(reg, &a, NULL) == GBX_OK;
     }
+    gbx_service_t svc;
+    memset(&svc, 0, sizeof svc);
+    snprintf(svc.code, sizeof svc.code, TB_SERVICE);
+    svc.version = 1;
+    svc.data_class = GBX__V1__DATA_CLASS__PERSONAL;
+    snprintf(svc.provider, sizeof svc.provider, TB_TO);
+    ok = ok && gbx_registry_add_service(reg, &svc, NULL) == GBX_OK;
     if (!ok)
         gbx_registry_destroy(&reg);
     return reg;

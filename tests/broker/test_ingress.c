@@ -23,6 +23,14 @@
                          with the same receipt; a new message gets a higher seq
       batch_signed       8 envelopes under one batch signature: all accepted,
                          one Ed25519 verification, 7 cache hits
+      policy_decides     a real policy (s_limit_policy): a message its HOLD
+                         rule matches is stored held (receipt status HELD,
+                         entry in "held", none in "queues", audit HELD with
+                         rule_id, decision and why); then three messages in
+                         ONE group under a cap of 3 messages a day: two
+                         accepted, the third POLICY_DENIED, because the
+                         counters are read through the group's batch; the
+                         stored counters say 3 (the held one counts)
 
     Queue limit cases (s_limit_cases, step 17; each on a fresh fixture with
     the case's queue_max_messages / queue_max_bytes): the first N messages
@@ -38,6 +46,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -69,16 +78,10 @@ static uint64_t s_clock(void *arg)
     return s_now;
 }
 
-static gbx_err_t s_deny(void *arg, const gbx_envelope_t *env, const char *auth,
-                        char rule_id[GBX_INGRESS_RULE_MAX + 1], uint8_t policy_hash[GBX_HASH_BYTES])
-{
-    (void)arg;
-    (void)env;
-    (void)auth;
-    snprintf(rule_id, GBX_INGRESS_RULE_MAX + 1, "deny-test");
-    memset(policy_hash, 0x5a, GBX_HASH_BYTES);
-    return GBX_E_POLICY_DENIED;
-}
+/*  A policy of one rule that denies everything (its text). */
+static const char s_deny_policy[] = "version: deny-test\n"
+                                    "rules:\n"
+                                    "  - {id: deny-test, outcome: DENY, reason: testing}\n";
 
 typedef struct {
     char *dir;
@@ -87,7 +90,7 @@ typedef struct {
     gbx_identity_t *node;
     gbx_identity_t *sender;
     gbx_ingress_t *ing;
-    gbx_ingress_policy_fn policy;
+    gbx_policy_t *policy;
     uint64_t queue_max_messages;
     uint64_t queue_max_bytes;
     uint64_t retry_after_ms;
@@ -134,6 +137,7 @@ static int s_teardown(void **state)
 {
     s_fix_t *fx = *state;
     gbx_ingress_destroy(&fx->ing);
+    gbx_policy_destroy(&fx->policy);
     gbx_store_destroy(&fx->store);
     gbx_registry_destroy(&fx->reg);
     gbx_identity_destroy(&fx->node);
@@ -332,7 +336,10 @@ static void s_run_case(const s_case_t *k)
     s_fix_t *fx = state;
     if (k->kind == C_POLICY_DENY) {
         gbx_ingress_destroy(&fx->ing);
-        fx->policy = s_deny;
+        char err[256];
+        assert_rc(gbx_policy_parse("deny.yaml", s_deny_policy, strlen(s_deny_policy), fx->reg,
+                                   &fx->policy, err, sizeof err),
+                  GBX_OK);
         s_fix_ingress(fx);
     }
     tu_header_t t;
@@ -889,6 +896,130 @@ static void s_run_limit(const s_limit_t *k)
     s_teardown(&state);
 }
 
+/*  Against tb_registry: gd.qh-amr -> hk.cr, HK-CR-COEXTRACT, is GD_TO_HK. */
+static const char s_limit_policy[] =
+    "version: ingress-test\n"
+    "rules:\n"
+    "  - {id: hold-me, match: {purpose: [HOLD-ME]}, outcome: HOLD}\n"
+    "  - id: capped\n"
+    "    match: {direction: GD_TO_HK, service: HK-CR-COEXTRACT}\n"
+    "    volume: {messages_per_day: 3, at_cap: DENY}\n"
+    "    outcome: ALLOW\n";
+
+/*  The store's value of counter KEY, as a number. */
+static uint64_t s_counter_value(s_fix_t *fx, const char *key)
+{
+    uint8_t *v = NULL;
+    size_t len = 0;
+    assert_rc(gbx_store_get(fx->store, GBX_KS_COUNTERS, key, strlen(key), &v, &len), GBX_OK);
+    assert_non_null(v);
+    assert_int_equal(len, 8);
+    uint64_t n = 0;
+    for (size_t i = 0; i < 8; i++)
+        n = n << 8 | v[i];
+    free(v);
+    return n;
+}
+
+static void test_policy_decides(void **state)
+{
+    s_fix_t *fx = *state;
+    char err[256];
+    assert_rc(gbx_policy_parse("limit.yaml", s_limit_policy, strlen(s_limit_policy), fx->reg,
+                               &fx->policy, err, sizeof err),
+              GBX_OK);
+    gbx_ingress_set_policy(fx->ing, fx->policy);
+
+    /* held */
+    tu_header_t t;
+    tu_header_fixture(&t, 30);
+    t.h.purpose_code = "HOLD-ME";
+    s_msg_t m;
+    s_msg_make(&m, fx->sender, &t);
+    Gbx__V1__Frame *ans = NULL;
+    gbx_ingress_result_t res;
+    assert_rc(s_submit_msg(fx, &m, &ans, &res), GBX_OK);
+    assert_int_equal(ans->body_case, GBX__V1__FRAME__BODY_ACCEPTED);
+    Gbx__V1__Receipt *r = NULL;
+    assert_rc(gbx_receipt_verify(ans->accepted->receipt, gbx_identity_public(fx->node), &r),
+              GBX_OK);
+    assert_int_equal(r->status, GBX__V1__RECEIPT_STATUS__HELD);
+    assert_string_equal(r->rule_id, "hold-me");
+    assert_memory_equal(r->policy_hash.data, gbx_policy_hash(fx->policy), GBX_HASH_BYTES);
+    gbx__v1__receipt__free_unpacked(r, NULL);
+    gbx__v1__frame__free_unpacked(ans, NULL);
+    assert_true(res.held);
+    assert_int_equal(s_count(fx->store, GBX_KS_HELD), 1);
+    assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), 0);
+    assert_int_equal(s_count(fx->store, GBX_KS_MESSAGES), 1);
+    s_msg_free(&m);
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    int held_records = 0;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t vl = 0;
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        char *text = strndup((const char *)v, vl);
+        if (strstr(text, "event=HELD\n")) {
+            held_records++;
+            assert_non_null(strstr(text, "rule_id=hold-me\n"));
+            assert_non_null(strstr(text, "decision=HOLD\n"));
+            assert_non_null(strstr(text, "why=rule hold-me holds for approval\n"));
+        }
+        free(text);
+    }
+    gbx_store_iter_destroy(&it);
+    assert_int_equal(held_records, 1);
+
+    /* one group of three under the cap of 3 a day (one taken by the hold) */
+    gbx_checker_t *ck = NULL;
+    gbx_ingress_opts_t o;
+    gbx_ingress_opts_init(&o);
+    o.store = fx->store, o.registry = fx->reg, o.node = fx->node, o.node_id = S_NODE;
+    o.max_payload_bytes = S_MAXPAY, o.max_ttl_ms = 7 * S_DAY, o.clock_skew_ms = S_SKEW;
+    o.clock = s_clock;
+    assert_rc(gbx_checker_new(&o, &ck), GBX_OK);
+    s_msg_t ms[3];
+    gbx_submission_t subs[3];
+    gbx_batch_t *b = NULL;
+    assert_rc(gbx_batch_new(fx->store, &b), GBX_OK);
+    for (int i = 0; i < 3; i++) {
+        tu_header_fixture(&t, 31 + (uint32_t)i);
+        s_msg_make(&ms[i], fx->sender, &t);
+        gbx_part_t parts[3] = {{(const uint8_t *)GBX_FRAME_PROTOCOL, strlen(GBX_FRAME_PROTOCOL)},
+                               {ms[i].frame, ms[i].frame_len},
+                               {ms[i].sealed, ms[i].sealed_len}};
+        gbx_submission_init(&subs[i]);
+        gbx_checker_run(ck, S_FROM, parts, 3, &subs[i]);
+        assert_rc(subs[i].reason, GBX_OK);
+        gbx_ingress_admit(fx->ing, &subs[i], b);
+    }
+    assert_rc(gbx_ingress_seal(fx->ing, b), GBX_OK);
+    assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
+    const gbx_err_t want[3] = {GBX_OK, GBX_OK, GBX_E_POLICY_DENIED};
+    for (int i = 0; i < 3; i++) {
+        uint8_t *reply = NULL;
+        size_t rlen = 0;
+        assert_rc(gbx_ingress_finish(fx->ing, &subs[i], GBX_OK, &reply, &rlen), want[i]);
+        free(reply);
+        gbx_submission_clear(&subs[i]);
+        s_msg_free(&ms[i]);
+    }
+    gbx_ingress_group_end(fx->ing);
+    gbx_checker_destroy(&ck);
+    assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), 2);
+    /* "m/<day in UTC+8>/<exporter>/<route>" and the same per class */
+    char day[16], key[128];
+    time_t secs = (time_t)((s_now + 8 * 3600 * 1000ull) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    snprintf(key, sizeof key, "m/%s/%s/GBA_STANDARD_CONTRACT", day, S_FROM);
+    assert_int_equal(s_counter_value(fx, key), 3);
+    snprintf(key, sizeof key, "m/%s/%s/GBA_STANDARD_CONTRACT/PERSONAL", day, S_FROM);
+    assert_int_equal(s_counter_value(fx, key), 3);
+}
+
 static void test_queue_limits(void **state)
 {
     (void)state;
@@ -954,6 +1085,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedupe_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_due_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_signed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_decides, s_setup, s_teardown),
         cmocka_unit_test(test_queue_limits),
         cmocka_unit_test_setup_teardown(test_queue_legacy, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_args, s_setup, s_teardown),
