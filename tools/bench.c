@@ -5,6 +5,8 @@
                                               micro-benchmark
       gbx-bench e2e [options]                 end to end through a real gbxd:
                                               producer and consumer processes
+      gbx-bench policy [--runs N]             ns per policy decision
+                                              (bench_policy.h)
       gbx-bench floor [--runs N] [--size N]   the store's and the transport's
                                               own cost per message
                                               (bench_floor.h)
@@ -59,6 +61,7 @@
 #include <zmq.h>
 
 #include "bench_floor.h"
+#include "bench_policy.h"
 #include "config.h"
 #include "gbx/client.h"
 
@@ -1334,12 +1337,14 @@ static void s_usage(FILE *out)
                  "                     [--consumers C] [--rate R] [--window W] [--runs N]\n"
                  "                     [--timeout S] [--gbxd PATH] [--keep] [--queue-only]\n"
                  "       gbx-bench floor [--runs N] [--size N]\n"
+                 "       gbx-bench policy [--runs N]\n"
                  "  crypto   sign, verify, encrypt, decrypt; batch verification cost;\n"
                  "           receipt signing, single and batch (64, 256)\n"
                  "  e2e      a real gbxd in a temporary home; P producer and C consumer\n"
                  "           processes; throughput, accept and end-to-end latency, broker RSS\n"
                  "  floor    the store's (RocksDB, fsync per group) and the transport's\n"
                  "           (ZeroMQ, plain and CURVE) own CPU per message (default 3 runs)\n"
+                 "  policy   ns per policy decision with 10, 100 and 1,000 rules\n"
                  "  --runs N number of timed runs per figure, median reported (default 5;\n"
                  "           e2e: 3)\n"
                  "  --ms MS  length of one run in milliseconds (default 300)\n"
@@ -1444,6 +1449,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[optind], "crypto") == 0)
         return s_crypto();
+    if (strcmp(argv[optind], "policy") == 0)
+        return gbx_bench_policy(e.runs ? e.runs : 5);
     if (strcmp(argv[optind], "floor") == 0)
         return gbx_bench_floor(e.runs ? e.runs : 3, e.size);
     if (strcmp(argv[optind], "e2e") == 0) {
