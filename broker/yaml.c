@@ -46,6 +46,20 @@ gbx_err_t gbx_yaml_fail(gbx_yaml_ctx_t *ctx, struct fy_node *node, gbx_err_t rc,
 void gbx_yaml_mark(struct fy_node *node, int *line, int *col)
 {
     *line = 1, *col = 1;
+    /* an empty collection has no scalar: the key it is the value of */
+    struct fy_node *parent = node ? fy_node_get_parent(node) : NULL;
+    if (parent && fy_node_get_type(node) != FYNT_SCALAR &&
+        fy_node_get_type(parent) == FYNT_MAPPING &&
+        (fy_node_get_type(node) == FYNT_SEQUENCE ? fy_node_sequence_item_count(node)
+                                                 : fy_node_mapping_item_count(node)) == 0) {
+        void *it = NULL;
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate(parent, &it)) != NULL)
+            if (fy_node_pair_value(p) == node) {
+                node = fy_node_pair_key(p);
+                break;
+            }
+    }
     while (node) {
         void *it = NULL;
         switch (fy_node_get_type(node)) {

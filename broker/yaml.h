@@ -32,7 +32,8 @@ gbx_err_t gbx_yaml_parse(gbx_yaml_ctx_t *ctx, const char *buf, size_t len, const
                          struct fy_document **doc);
 
 /*  Line and column (from 1) where NODE starts: its scalar token, or the
-    first scalar inside it; 1:1 if there is none. */
+    first scalar inside it; for an empty collection, its key in a mapping;
+    1:1 without a node. */
 void gbx_yaml_mark(struct fy_node *node, int *line, int *col);
 /*  Writes the error at LINE:COL (or where NODE starts) and returns RC. */
 gbx_err_t gbx_yaml_fail_at(gbx_yaml_ctx_t *ctx, int line, int col, gbx_err_t rc,
