@@ -1,6 +1,7 @@
 /*  config.c: owns gbxd's configuration: the YAML file, its settings table
     and the registry it describes. Implements issue 3, deliverable 1. */
 #include "config.h"
+#include "policy.h"
 #include "yaml.h"
 
 #include <errno.h>
@@ -805,6 +806,35 @@ static const char s_demo_services[] =
     "    - {code: GD-GEO-HIRES, version: 1, class: IMPORTANT, provider: gd.nr,\n"
     "       description: \"high-resolution geographic data\"}\n";
 
+/*  Writes DIR/NAME with LEN bytes of TEXT, whole or not at all (a
+    temporary file renamed); an existing DIR/NAME is kept. */
+static gbx_err_t s_write_whole(const char *dir, const char *name, const char *text, size_t len)
+{
+    char *path = NULL, *tmp = NULL;
+    gbx_err_t rc = GBX_OK;
+    struct stat st;
+    if (asprintf(&path, "%s/%s", dir, name) < 0) {
+        path = NULL;
+        return GBX_E_NOMEM;
+    }
+    if (asprintf(&tmp, "%s/.%s.tmp", dir, name) < 0) {
+        tmp = NULL;
+        rc = GBX_E_NOMEM;
+    } else if (lstat(path, &st) != 0) {
+        FILE *f = fopen(tmp, "wxe");
+        int bad = !f || fwrite(text, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
+        if (f)
+            bad |= fclose(f) != 0;
+        if (bad || rename(tmp, path) != 0) {
+            unlink(tmp);
+            rc = GBX_E_IO;
+        }
+    }
+    free(path);
+    free(tmp);
+    return rc;
+}
+
 static gbx_err_t s_demo_keys(const char *keydir, const char *id)
 {
     gbx_identity_t *idn = NULL;
@@ -818,7 +848,7 @@ static gbx_err_t s_demo_keys(const char *keydir, const char *id)
 gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
 {
     gbx_err_t rc = GBX_OK;
-    char *keydir = NULL, *path = NULL, *tmp = NULL, *text = NULL;
+    char *keydir = NULL, *path = NULL, *text = NULL;
     size_t text_len = 0;
     FILE *f = NULL;
     if (!dir || !*dir)
@@ -830,7 +860,8 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
         rc = GBX_E_NOMEM;
         goto out;
     }
-    if (asprintf(&path, "%s/gbxd.yaml", dir) < 0 || asprintf(&tmp, "%s/.gbxd.yaml.tmp", dir) < 0) {
+    if (asprintf(&path, "%s/gbxd.yaml", dir) < 0) {
+        path = NULL;
         rc = GBX_E_NOMEM;
         goto out;
     }
@@ -862,6 +893,7 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
             "  jurisdiction: HK\n"
             "  data_dir: data\n"
             "  keys: keys/%s.secret\n"
+            "  policy: policy.yaml  # the sample policy for these agencies (docs/policy.md)\n"
             "listen:\n"
             "  adapter: tcp://127.0.0.1:7400\n"
             "limits:\n"
@@ -885,21 +917,13 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
         goto out;
     }
     f = NULL;
-    /* Written whole to a temporary name, then renamed: DIR/gbxd.yaml exists
-       only once complete. */
-    FILE *cf = fopen(tmp, "wxe");
-    if (!cf) {
-        rc = GBX_E_IO;
+    rc = s_write_whole(dir, "policy.yaml", gbx_policy_sample, gbx_policy_sample_len);
+    if (rc != GBX_OK)
         goto out;
-    }
-    size_t wrote = fwrite(text, 1, text_len, cf);
-    int bad = wrote != text_len || fflush(cf) != 0 || fsync(fileno(cf)) != 0;
-    bad |= fclose(cf) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        rc = GBX_E_IO;
+    /* written whole, then renamed: DIR/gbxd.yaml exists only once complete */
+    rc = s_write_whole(dir, "gbxd.yaml", text, text_len);
+    if (rc != GBX_OK)
         goto out;
-    }
     if (path_out) {
         *path_out = path;
         path = NULL;
@@ -910,6 +934,5 @@ out:
     free(text);
     free(keydir);
     free(path);
-    free(tmp);
     return rc;
 }

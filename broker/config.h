@@ -91,6 +91,8 @@ typedef enum {
       "directory of the RocksDB store and the audit log")                                          \
     X(NODE_KEYS, "node.keys", PATH, NULL, 0, 0, 0,                                                 \
       "the node's secret key file (`<id>.secret`, mode 0600)")                                     \
+    X(NODE_POLICY, "node.policy", PATH, "policy.yaml", 0, 0, 1,                                    \
+      "the policy file (docs/policy.md); SIGHUP reloads it")                                       \
     X(LISTEN_ADAPTER, "listen.adapter", ENDPOINT, "tcp://127.0.0.1:7400", 0, 0, 0,                 \
       "CurveZMQ ROUTER endpoint for agency adapters")                                              \
     X(LISTEN_PEER, "listen.peer", ENDPOINT, "tcp://127.0.0.1:7401", 0, 0, 0,                       \

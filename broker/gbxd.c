@@ -6,7 +6,8 @@
 
     Without -c the config is DIR/gbxd.yaml, DIR being --home, else $GBX_HOME,
     else ./.gbx; a missing file is created with gbx_config_write_default (a
-    single-node demo with generated keys). Exit codes: 0 after SIGTERM or
+    single-node demo with generated keys and the sample policy). SIGHUP
+    reloads node.policy. Exit codes: 0 after SIGTERM or
     SIGINT, 1 on a run-time failure, 2 on a bad command line, config, key
     file, store or endpoint at start-up.
 
@@ -29,6 +30,9 @@
     payload byte):
       GBX-CONFIG-CREATED path=...
       GBX-START node=... adapter=... config=... data=... verify_threads=...
+                policy=... policy_version=... policy_hash=... policy_rules=...
+      GBX-POLICY-READ / -LOADED / -REJECTED / -FAILED  (SIGHUP: a reload;
+                                               REJECTED keeps the policy in force)
       GBX-REJECT reason=... from=...          (every refused submission)
       GBX-ACCEPT seq=... from=... to=...      (-v only: each new message)
       GBX-SESSION-OPENED / -CLOSED, GBX-ACK-TIMEOUT, GBX-EXPIRED,
@@ -70,10 +74,14 @@
 #define S_TICK_MS     50
 
 static volatile sig_atomic_t s_stop_sig = 0;
+static volatile sig_atomic_t s_reload_sig = 0;
 
 static void s_on_signal(int sig)
 {
-    s_stop_sig = sig;
+    if (sig == SIGHUP)
+        s_reload_sig = 1;
+    else
+        s_stop_sig = sig;
 }
 
 static void s_usage(FILE *f)
@@ -116,8 +124,9 @@ typedef struct {
     int verbose;
     gbx_chan_t *to_verify, *to_writer, *done;
     gbx_dispatch_t *dispatch;
-    int writer_gone; /* jobs made after the writer stopped are dropped */
-    size_t pipeline; /* SUBMIT jobs out */
+    int writer_gone;         /* jobs made after the writer stopped are dropped */
+    const char *policy_path; /* node.policy */
+    size_t pipeline;         /* SUBMIT jobs out */
     uint64_t pipeline_bytes;
     uint64_t received, sent, dropped;
 } s_daemon_t;
@@ -314,6 +323,15 @@ static void s_done(s_daemon_t *d)
     size_t n = gbx_chan_take(d->done, items, S_TAKE, 0);
     for (size_t i = 0; i < n; i++) {
         gbx_job_t *job = items[i];
+        if (job->kind == GBX_JOB_POLICY) {
+            if (job->rc == GBX_OK && job->commit == GBX_OK)
+                fprintf(stderr, "GBX-POLICY-LOADED by=%s\n", job->by);
+            else
+                fprintf(stderr, "GBX-POLICY-FAILED by=%s reason=%s\n", job->by,
+                        gbx_err_name(job->rc != GBX_OK ? job->rc : job->commit));
+            gbx_job_free(job); /* with the policy it replaced */
+            continue;
+        }
         if (job->kind != GBX_JOB_SUBMIT) {
             gbx_dispatch_done(d->dispatch, job);
             continue;
@@ -422,6 +440,38 @@ static char *s_config_path(const char *cfg, const char *home)
     return path;
 }
 
+/*  Loads node.policy again and hands it to the writer, which decides with
+    it from its next message on (broker/job.h, GBX_JOB_POLICY). An invalid
+    file is refused with its place and the policy in force stays. */
+static void s_reload(s_daemon_t *d)
+{
+    char err[512] = "";
+    gbx_policy_t *p = NULL;
+    gbx_err_t rc = gbx_policy_load(d->policy_path, d->reg, &p, err, sizeof err);
+    if (rc != GBX_OK) {
+        fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"%s\" kept=current\n",
+                err[0] ? err : gbx_err_name(rc));
+        return;
+    }
+    char hash[2 * GBX_HASH_BYTES + 1];
+    sodium_bin2hex(hash, sizeof hash, gbx_policy_hash(p), GBX_HASH_BYTES);
+    gbx_job_t *job = gbx_job_new(GBX_JOB_POLICY);
+    if (!job || d->writer_gone) {
+        gbx_job_free(job);
+        gbx_policy_destroy(&p);
+        fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"cannot hand it over\"\n");
+        return;
+    }
+    fprintf(stderr, "GBX-POLICY-READ by=signal version=\"%s\" hash=%s rules=%zu\n",
+            gbx_policy_version(p), hash, gbx_policy_rule_count(p));
+    job->policy = p;
+    job->by = "signal";
+    if (gbx_chan_push(d->to_writer, job) != GBX_OK) {
+        fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"cannot hand it over\"\n");
+        gbx_job_free(job);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_arg = NULL, *home_arg = NULL;
@@ -448,6 +498,7 @@ int main(int argc, char **argv)
     gbx_identity_t *node = NULL;
     gbx_store_t *store = NULL;
     gbx_ingress_t *ing = NULL;
+    gbx_policy_t *policy = NULL;
     void *ctx = NULL, *sock = NULL;
     gbx_zap_t *zap = NULL;
     gbx_chan_t *to_verify = NULL, *to_writer = NULL, *done = NULL;
@@ -495,6 +546,13 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    const char *policy_path = gbx_config_str(cfg, GBX_SETTING_NODE_POLICY);
+    rc = gbx_policy_load(policy_path, reg, &policy, errbuf, sizeof errbuf);
+    if (rc != GBX_OK) {
+        fprintf(stderr, "gbxd: node.policy: %s\n", errbuf[0] ? errbuf : gbx_err_name(rc));
+        goto out;
+    }
+
     gbx_store_opts_t so;
     gbx_store_opts_init(&so);
     so.log = s_store_log;
@@ -517,6 +575,7 @@ int main(int argc, char **argv)
     io.queue_max_messages = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_MESSAGES);
     io.queue_max_bytes = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_BYTES);
     io.dedupe_window_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_DEDUPE_WINDOW_MS);
+    io.policy = policy; /* the ingress borrows it; swapped on reload */
     rc = gbx_ingress_new(&io, &ing);
     if (rc != GBX_OK) {
         fprintf(stderr, "gbxd: ingress: %s\n", gbx_err_name(rc));
@@ -583,6 +642,7 @@ int main(int argc, char **argv)
         .to_verify = to_verify,
         .to_writer = to_writer,
         .done = done,
+        .policy_path = policy_path,
     };
     gbx_dispatch_opts_t dop = {
         .store = store,
@@ -623,10 +683,16 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fprintf(stderr, "GBX-START node=%s adapter=%s config=%s data=%s verify_threads=%zu\n", node_id,
-            endpoint, path, data_dir, nthreads);
+    char phash[2 * GBX_HASH_BYTES + 1];
+    sodium_bin2hex(phash, sizeof phash, gbx_policy_hash(policy), GBX_HASH_BYTES);
+    fprintf(stderr,
+            "GBX-START node=%s adapter=%s config=%s data=%s verify_threads=%zu policy=%s "
+            "policy_version=\"%s\" policy_hash=%s policy_rules=%zu\n",
+            node_id, endpoint, path, data_dir, nthreads, policy_path, gbx_policy_version(policy),
+            phash, gbx_policy_rule_count(policy));
     printf("gbxd: node %s listening for adapters on %s\n", node_id, endpoint);
     fflush(stdout);
 
@@ -645,6 +711,10 @@ int main(int argc, char **argv)
         }
         if (r > 0 && (items[1].revents & ZMQ_POLLIN))
             s_done(&d);
+        if (s_reload_sig) {
+            s_reload_sig = 0;
+            s_reload(&d);
+        }
         /* drain what is waiting, but look at the stop flag between messages */
         for (int k = 0; r > 0 && (items[0].revents & ZMQ_POLLIN) && k < 1024 && !s_stop_sig &&
                         d.pipeline < S_PIPELINE_MAX && d.pipeline_bytes < S_PIPELINE_BYTES;
@@ -710,7 +780,10 @@ out:
     gbx_zap_destroy(&zap);
     if (ctx)
         zmq_ctx_term(ctx);
+    if (ing) /* the policy in force: the first, or the last reload's */
+        policy = gbx_ingress_set_policy(ing, NULL);
     gbx_ingress_destroy(&ing);
+    gbx_policy_destroy(&policy);
     gbx_store_destroy(&store);
     gbx_identity_destroy(&node);
     gbx_config_destroy(&cfg);

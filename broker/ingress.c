@@ -236,10 +236,13 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
     return GBX_OK;
 }
 
-void gbx_ingress_set_policy(gbx_ingress_t *self, const gbx_policy_t *policy)
+gbx_policy_t *gbx_ingress_set_policy(gbx_ingress_t *self, gbx_policy_t *policy)
 {
-    if (self)
-        self->o.policy = policy;
+    if (!self)
+        return NULL;
+    gbx_policy_t *old = self->o.policy;
+    self->o.policy = policy;
+    return old;
 }
 
 void gbx_ingress_destroy(gbx_ingress_t **self_p)
@@ -531,8 +534,7 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
         snprintf(s->why, sizeof s->why, "%s", dec->why);
         s->outcome = dec->outcome;
         if (dec->outcome == GBX_OUTCOME_DENY) {
-            s->detail = dec->reason == GBX_E_POLICY_NO_MATCH ? "no policy rule matches"
-                                                             : "denied by policy";
+            s->detail = s->why; /* the sender's own message: nothing secret */
             return dec->reason;
         }
     }

@@ -124,7 +124,7 @@ typedef struct {
     uint64_t clock_skew_ms;         /* limits.clock_skew_ms */
     gbx_ingress_clock_fn clock;     /* NULL = CLOCK_REALTIME */
     void *clock_arg;
-    const gbx_policy_t *policy;  /* borrowed; NULL = allow-all; see gbx_ingress_set_policy */
+    gbx_policy_t *policy;        /* borrowed; NULL = allow-all; see gbx_ingress_set_policy */
     size_t vcache_slots;         /* 0 = 4096 */
     uint64_t queue_max_messages; /* per destination queue; 0 = unlimited */
     uint64_t queue_max_bytes;    /* per destination queue (stored bytes); 0 = unlimited */
@@ -170,7 +170,8 @@ typedef struct gbx_submission {
     /* stage 1: gbx_checker_run */
     char auth[GBX_ID_MAX + 1]; /* the connection's ZAP User-Id */
     gbx_err_t reason;          /* GBX_OK: steps up to 12 passed */
-    const char *detail;        /* static text for the Rejected, or NULL */
+    const char *detail;        /* text for the Rejected (static, or the policy's
+                                  why below), or NULL */
     uint64_t tag;
     uint8_t msg_id[GBX_MSG_ID_BYTES];
     size_t msg_id_len;  /* 0 or 16 */
@@ -260,9 +261,10 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out);
 void gbx_ingress_destroy(gbx_ingress_t **self_p);
 
 /*  Decides the next messages with POLICY (borrowed; NULL = allow-all): a
-    reload. Call it from the thread that admits, between groups, so that
-    every message is decided by exactly one version. */
-void gbx_ingress_set_policy(gbx_ingress_t *self, const gbx_policy_t *policy);
+    reload. Call it from the thread that admits, so that every message is
+    decided by exactly one version. Returns the policy it replaces (the
+    caller frees it when nothing else borrows it). */
+gbx_policy_t *gbx_ingress_set_policy(gbx_ingress_t *self, gbx_policy_t *policy);
 
 /*  The three stages for one message, with a group of one (tests, tools):
     admits the N PARTS of one ZeroMQ message received on a connection whose

@@ -23,6 +23,7 @@ void gbx_job_free(gbx_job_t *job)
     free(job->msgs);
     free(job->reply);
     free(job->val);
+    gbx_policy_destroy(&job->policy);
     free(job);
 }
 

@@ -2,6 +2,7 @@
 
         loop thread --SUBMIT--> verify workers --SUBMIT--> writer --> loop
         loop thread --MARK, ACK, EXPIRE, DEADLETTER, FORGET--> writer --> loop
+        loop thread --POLICY (a reload)--> writer --> loop
 
     The loop thread (broker/gbxd.c) owns the sockets and makes jobs; a
     verify worker runs stage 1 of admission on a SUBMIT (gbx_checker_run);
@@ -30,7 +31,9 @@ typedef enum {
     GBX_JOB_ACK,        /* gbx_queue_ack */
     GBX_JOB_EXPIRE,     /* gbx_queue_expire */
     GBX_JOB_DEADLETTER, /* gbx_queue_deadletter */
-    GBX_JOB_FORGET      /* gbx_queue_forget: a dedupe record's time is up */
+    GBX_JOB_FORGET,     /* gbx_queue_forget: a dedupe record's time is up */
+    GBX_JOB_POLICY      /* decide from now on with job->policy (the writer
+                           swaps it with the ingress's and audits the load) */
 } gbx_job_kind_t;
 
 typedef struct gbx_job {
@@ -53,6 +56,9 @@ typedef struct gbx_job {
     uint8_t due[GBX_DUE_KEY_LEN]; /* FORGET */
     uint8_t *val;                 /* FORGET: the dedupe key (owned) */
     size_t vlen;
+    gbx_policy_t *policy; /* POLICY: the new one; back from the writer, the
+                             one it replaced (owned, may be NULL) */
+    const char *by;       /* POLICY: who asked (static text) */
     /* result, set by the writer */
     gbx_err_t rc;       /* the operation's (GBX_E_STATE: not in that state) */
     gbx_err_t commit;   /* the group's commit */

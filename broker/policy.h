@@ -156,6 +156,12 @@ gbx_err_t gbx_policy_decide(const gbx_policy_t *self, const gbx_registry_t *reg,
                             const gbx_header_t *h, uint64_t now_ms, gbx_policy_counter_fn counter,
                             void *counter_arg, gbx_decision_t *out);
 
+/*  The sample policy shipped with the project (broker/default-policy.yaml,
+    written for the demo registry of gbx_config_write_default, which writes
+    it beside a new config), compiled in. */
+extern const char gbx_policy_sample[];
+extern const size_t gbx_policy_sample_len;
+
 /*  "ALLOW", "DENY", "HOLD". */
 const char *gbx_outcome_name(gbx_outcome_t o);
 

@@ -91,6 +91,27 @@ static void s_hand_back(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             gbx_job_free(jobs[i]);
 }
 
+/*  A reload: the ingress decides with JOB's policy from the next message
+    on; JOB takes back the one it replaces. Audited with the new version's
+    name, hash and who asked. */
+static gbx_err_t s_policy(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch, uint64_t now)
+{
+    gbx_audit_t a;
+    gbx_audit_begin(&a, "POLICY_LOADED", now);
+    gbx_audit_str(&a, "version", gbx_policy_version(job->policy));
+    gbx_audit_hex(&a, "policy_hash", gbx_policy_hash(job->policy), GBX_HASH_BYTES);
+    gbx_audit_u64(&a, "rules", gbx_policy_rule_count(job->policy));
+    gbx_audit_str(&a, "by", job->by ? job->by : "-");
+    gbx_batch_mark(batch);
+    gbx_err_t rc = gbx_audit_put(self->o.store, batch, &a);
+    if (rc != GBX_OK) {
+        (void)gbx_batch_rollback(batch);
+        return rc;
+    }
+    job->policy = gbx_ingress_set_policy(self->o.ingress, job->policy);
+    return GBX_OK;
+}
+
 /*  Applies and writes (not yet synced) the N jobs of one group, builds the
     answers as if the sync will succeed, and passes the group to the
     syncer. Runs while the syncer waits for the previous group's fsync. */
@@ -103,6 +124,8 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
     for (size_t i = 0; commit == GBX_OK && i < n; i++) {
         if (jobs[i]->kind == GBX_JOB_SUBMIT)
             jobs[i]->rc = gbx_ingress_admit(self->o.ingress, &jobs[i]->sub, batch);
+        else if (jobs[i]->kind == GBX_JOB_POLICY)
+            jobs[i]->rc = s_policy(self, jobs[i], batch, now);
         else
             gbx_job_apply(jobs[i], self->o.store, batch, now);
     }

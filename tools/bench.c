@@ -15,8 +15,10 @@
     into it (gbx_config_write_default), moves listen.adapter to a free port,
     sets limits.inflight_window (and limits.queue_max_messages for
     --queue-only), and starts gbxd -c on it. It forks C consumer processes
-    (gd.tax) and P producer processes (hk.kiosk, hk.cr, hk.ehealth in turn;
-    service GD-SI-PAYCERT, provider gd.tax), every one its own libgbx client.
+    (gd.tax) and P producer processes (all hk.kiosk, the requester the
+    sample policy allows; service GD-SI-PAYCERT, provider gd.tax, with the
+    route, consent and references its rule asks for), every one its own
+    libgbx client. The demo home's sample policy decides every message.
     Producers build (seal and sign) all their messages BEFORE the clock
     starts: that is the sender's cost, not the broker's (--queue-only builds
     as it goes, so its time includes building). A run starts when every
@@ -463,8 +465,6 @@ typedef struct {
     s_rec_t rec[];
 } s_shm_t;
 
-static const char *const s_producer_ids[] = {"hk.kiosk", "hk.cr", "hk.ehealth"};
-
 static uint64_t s_ns(void)
 {
     struct timespec ts;
@@ -628,9 +628,17 @@ static void s_e2e_header(gbx_header_t *h)
     h->kind = GBX__V1__MESSAGE_KIND__REQUEST;
     h->data_class = GBX__V1__DATA_CLASS__SENSITIVE_PERSONAL;
     h->hk_marking = GBX__V1__HK_MARKING__UNCLASSIFIED;
-    h->purpose_code = "SOCIAL-INSURANCE-CERT";
+    h->purpose_code = "SI-CERT";
     h->case_ref = "BENCH";
     h->subject_count = 1;
+    /* what the sample policy asks (rule sp-hk-gd-paycert-request): every
+       message is decided by it, as in the demo */
+    h->legal_route = GBX__V1__LEGAL_ROUTE__GBA_STANDARD_CONTRACT;
+    h->legal_route_ref = "GBA-SC-2024-0193";
+    h->consent_type = GBX__V1__CONSENT_TYPE__SEPARATE_CONSENT;
+    h->consent_ref = "PA-2026-55120";
+    h->impact_assessment_ref = "PIA-GD-2025-031";
+    h->end_user_ref = "iamsmart:5f3c9a";
 }
 
 /*  Builds messages LO..LO+N-1 into OUT: the index is in the first 8 bytes
@@ -694,7 +702,8 @@ static int s_e2e_producer(int k, const char *home, int port, const s_e2e_opts_t 
         fprintf(stderr, "producer: %s\n", err);
         return 1;
     }
-    const char *as = s_producer_ids[k % 3];
+    const char *as = "hk.kiosk"; /* the one requester of the service in the sample policy */
+    (void)k;
     gbx_client_t *c = s_e2e_client(home, cfg, as, port, o, &me, &node);
     if (!c) {
         fprintf(stderr, "producer %d: cannot connect as %s\n", k, as);

@@ -32,13 +32,24 @@ kill -0 "$gbxd" 2>/dev/null || { echo "run.sh: gbxd did not start" >&2; wait "$g
 sleep 0.5
 
 cfg="$home/gbxd.yaml"
+# what the sample policy (policy.yaml beside the config) asks of this
+# service: the GBA Standard Contract filing, separate consent, the impact
+# assessment and the iAM Smart subject
+PAYCERT="--purpose SI-CERT --route GBA_STANDARD_CONTRACT --route-ref GBA-SC-2024-0193
+ --consent SEPARATE_CONSENT --consent-ref PA-2026-55120 --impact-ref PIA-GD-2025-031
+ --end-user iamsmart:5f3c9a"
 echo
-echo "== hk.kiosk -> gd.tax: a tax certificate request (signed, sealed to gd.tax)"
-echo "certificate of tax residence 2026, taxpayer ref 4403-XXXX" |
-    "$bin/tools/gbx-send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-TAX-CERT
+echo "== hk.kiosk -> gd.tax: a social-insurance certificate request without consent: the policy refuses it"
+echo "contribution certificate 2026, Home Return Permit H0000000" |
+    "$bin/tools/gbx-send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-SI-PAYCERT \
+        --route GBA_STANDARD_CONTRACT --route-ref GBA-SC-2024-0193 || true
+echo
+echo "== hk.kiosk -> gd.tax: the same with the resident's separate consent (signed, sealed to gd.tax)"
+echo "contribution certificate 2026, Home Return Permit H0000000" |
+    "$bin/tools/gbx-send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-SI-PAYCERT $PAYCERT
 echo "== gd.tax receives it and answers"
 "$bin/tools/gbx-recv" -c "$cfg" --as gd.tax --count 1 --timeout-ms 10000 \
-    --reply "certificate issued: GD-TAX-2026-000123"
+    --reply "certificate issued: GD-SI-2026-000917"
 echo
 echo "== hk.kiosk receives the answer"
 "$bin/tools/gbx-recv" -c "$cfg" --as hk.kiosk --count 1 --timeout-ms 10000

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "config.h"
 #include "gbx/client.h"
+#include "gbx/v1/envelope.pb-c.h"
 
 static const char s_usage[] =
     "usage: gbx-send -c CONFIG --as AGENCY --to AGENCY --service CODE [options]\n"
@@ -22,6 +23,15 @@ static const char s_usage[] =
     "      --class CLASS     PUBLIC, INTERNAL, PERSONAL, SENSITIVE_PERSONAL, IMPORTANT, CORE\n"
     "                        (default: the service's class in the registry, else PERSONAL)\n"
     "      --purpose TEXT    purpose code; --case-ref TEXT\n"
+    "      --kind KIND       REQUEST (default) or VERIFY\n"
+    "      --marking M       HK marking: UNCLASSIFIED (default), RESTRICTED, ...\n"
+    "      --route ROUTE     legal route: GBA_STANDARD_CONTRACT, NATIONAL_STANDARD_CONTRACT,\n"
+    "                        CERTIFICATION, SECURITY_ASSESSMENT, EXEMPTION, MODEL_CLAUSES\n"
+    "      --route-ref REF   the route's reference (contract filing no., assessment id, ...)\n"
+    "      --consent TYPE    NOTICE, CONSENT or SEPARATE_CONSENT; --consent-ref REF\n"
+    "      --impact-ref REF  impact assessment; --end-user REF; --agreement-ref REF;\n"
+    "      --release-ref REF originator's release authority (RESTRICTED)\n"
+    "      --subjects N      data subjects in the message (default 1)\n"
     "  -f, --file PATH       payload (default: stdin)\n"
     "  -n, --count N         send N messages with the same payload (default 1)\n"
     "  -w, --pipeline W      up to W submits outstanding (default 1: one at a time)\n"
@@ -33,6 +43,13 @@ static const char s_usage[] =
     "output: accepted id=HEX seq=N status=ACCEPTED|HELD dup=0|1\n"
     "        rejected id=HEX reason=NAME detail=TEXT\n"
     "exit: 0 all accepted, 1 any rejected or unanswered, 2 usage or configuration\n";
+
+/*  The value of enum NAME in D (its .proto name), or -1. */
+static int s_enum(const ProtobufCEnumDescriptor *d, const char *name)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(d, name);
+    return v ? v->value : -1;
+}
 
 static void s_hex(const uint8_t *b, size_t n, char *out)
 {
@@ -95,7 +112,18 @@ int main(int argc, char **argv)
         O_BATCH,
         O_TTL,
         O_TIMEOUT,
-        O_ENDPOINT
+        O_ENDPOINT,
+        O_MARKING,
+        O_ROUTE,
+        O_ROUTE_REF,
+        O_CONSENT,
+        O_CONSENT_REF,
+        O_IMPACT_REF,
+        O_END_USER,
+        O_AGREEMENT_REF,
+        O_RELEASE_REF,
+        O_SUBJECTS,
+        O_KIND
     };
     static const struct option longs[] = {{"config", required_argument, 0, 'c'},
                                           {"as", required_argument, 0, O_AS},
@@ -113,12 +141,27 @@ int main(int argc, char **argv)
                                           {"ttl-ms", required_argument, 0, O_TTL},
                                           {"timeout-ms", required_argument, 0, O_TIMEOUT},
                                           {"endpoint", required_argument, 0, O_ENDPOINT},
+                                          {"marking", required_argument, 0, O_MARKING},
+                                          {"route", required_argument, 0, O_ROUTE},
+                                          {"route-ref", required_argument, 0, O_ROUTE_REF},
+                                          {"consent", required_argument, 0, O_CONSENT},
+                                          {"consent-ref", required_argument, 0, O_CONSENT_REF},
+                                          {"impact-ref", required_argument, 0, O_IMPACT_REF},
+                                          {"end-user", required_argument, 0, O_END_USER},
+                                          {"agreement-ref", required_argument, 0, O_AGREEMENT_REF},
+                                          {"release-ref", required_argument, 0, O_RELEASE_REF},
+                                          {"subjects", required_argument, 0, O_SUBJECTS},
+                                          {"kind", required_argument, 0, O_KIND},
                                           {"verbose", no_argument, 0, 'v'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     const char *cfg_path = NULL, *as = NULL, *key = NULL, *to = NULL, *service = NULL;
     const char *class_name = NULL, *purpose = "", *case_ref = "", *file = NULL, *endpoint = NULL;
-    long version = 1, count = 1, pipeline = 1, ttl = 0, timeout = 30000;
+    const char *marking = "UNCLASSIFIED", *route = "LEGAL_ROUTE_NONE", *consent = "CONSENT_NONE";
+    const char *kind = "REQUEST", *refs[5] = {"", "", "", "", ""}; /* route, consent, impact,
+                                                                     end user, agreement */
+    const char *release_ref = "";
+    long version = 1, count = 1, pipeline = 1, ttl = 0, timeout = 30000, subjects = 1;
     int batch = 0, verbose = 0, c;
     while ((c = getopt_long(argc, argv, "c:f:n:w:vh", longs, NULL)) != -1) {
         switch (c) {
@@ -170,6 +213,35 @@ int main(int argc, char **argv)
         case O_ENDPOINT:
             endpoint = optarg;
             break;
+        case O_MARKING:
+            marking = optarg;
+            break;
+        case O_ROUTE:
+            route = optarg;
+            break;
+        case O_CONSENT:
+            consent = optarg;
+            break;
+        case O_KIND:
+            kind = optarg;
+            break;
+        case O_ROUTE_REF:
+        case O_CONSENT_REF:
+        case O_IMPACT_REF:
+        case O_END_USER:
+        case O_AGREEMENT_REF:
+            refs[c == O_ROUTE_REF     ? 0
+                 : c == O_CONSENT_REF ? 1
+                 : c == O_IMPACT_REF  ? 2
+                 : c == O_END_USER    ? 3
+                                      : 4] = optarg;
+            break;
+        case O_RELEASE_REF:
+            release_ref = optarg;
+            break;
+        case O_SUBJECTS:
+            subjects = strtol(optarg, NULL, 10);
+            break;
         case 'v':
             verbose = 1;
             break;
@@ -180,6 +252,15 @@ int main(int argc, char **argv)
             fputs(s_usage, stderr);
             return 2;
         }
+    }
+    int e_marking = s_enum(&gbx__v1__hk_marking__descriptor, marking);
+    int e_route = s_enum(&gbx__v1__legal_route__descriptor, route);
+    int e_consent = s_enum(&gbx__v1__consent_type__descriptor, consent);
+    int e_kind = s_enum(&gbx__v1__message_kind__descriptor, kind);
+    if (e_marking < 1 || e_route < 0 || e_consent < 0 || e_kind < 1 || subjects < 0 ||
+        subjects > UINT32_MAX) {
+        fprintf(stderr, "gbx-send: bad --marking, --route, --consent, --kind or --subjects\n");
+        return 2;
     }
     if (!cfg_path || !as || !to || !service || optind != argc || count < 1 || pipeline < 1 ||
         version < 1 || ttl < 0 || timeout < 1 || (batch && count > (long)GBX_BATCH_MAX)) {
@@ -224,12 +305,20 @@ int main(int argc, char **argv)
     h.to_agency = (char *)to;
     h.service_code = (char *)service;
     h.service_version = (uint32_t)version;
-    h.kind = GBX__V1__MESSAGE_KIND__REQUEST;
+    h.kind = (Gbx__V1__MessageKind)e_kind;
     h.data_class = dc;
-    h.hk_marking = GBX__V1__HK_MARKING__UNCLASSIFIED;
+    h.hk_marking = (Gbx__V1__HkMarking)e_marking;
     h.purpose_code = (char *)purpose;
     h.case_ref = (char *)case_ref;
-    h.subject_count = 1;
+    h.legal_route = (Gbx__V1__LegalRoute)e_route;
+    h.legal_route_ref = (char *)refs[0];
+    h.consent_type = (Gbx__V1__ConsentType)e_consent;
+    h.consent_ref = (char *)refs[1];
+    h.impact_assessment_ref = (char *)refs[2];
+    h.end_user_ref = (char *)refs[3];
+    h.agreement_ref = (char *)refs[4];
+    h.release_authority_ref = (char *)release_ref;
+    h.subject_count = (uint32_t)subjects;
 
     msgs = calloc((size_t)count, sizeof *msgs);
     if (!msgs)

@@ -741,6 +741,7 @@ static int s_setup(void **state)
     assert_true(asprintf(&cr->cons_txt, "%s/consumer.log", cr->dir) > 0);
     assert_true(asprintf(&cr->gbxd_txt, "%s/gbxd.log", cr->dir) > 0);
     assert_rc(gbx_config_write_default(cr->home, &cr->cfg), GBX_OK);
+    assert_int_equal(tu_policy_open(cr->home), 0); /* delivery mechanics, not policy */
     cr->port = tu_free_port();
     assert_true(cr->port > 0);
     snprintf(cr->endpoint, sizeof cr->endpoint, "tcp://127.0.0.1:%d", cr->port);

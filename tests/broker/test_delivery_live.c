@@ -6,7 +6,10 @@
 
     Setup writes the demo configuration (gbx_config_write_default: node
     demo-1 serves every agency) into a fresh directory and moves
-    listen.adapter to a free loopback port. Each test names the limits it
+    listen.adapter to a free loopback port; the policy is tu_policy_open's
+    one rule (delivery, not policy, is under test here) and every agency of
+    s_agencies gets its test service (tu_config_test_services), which the
+    messages use unless a test names a service. Each test names the limits it
     needs; gbxd is stopped (SIGTERM) and restarted on the same data dir when
     they change. gbxd's stderr goes to DIR/gbxd.log, which some tests read.
 
@@ -549,8 +552,20 @@ static void s_deliver_id(const Gbx__V1__Frame *f, uint8_t id[GBX_MSG_ID_BYTES])
     gbx__v1__header__free_unpacked(h, NULL);
 }
 
+/*  The agencies the tests speak as; each has its test service
+    (tu_config_test_services), so any of them can be sent to. */
+#define S_NAGENCIES 6
+static const char *const s_agencies[S_NAGENCIES] = {"hk.cr",     "hk.ehealth", "hk.kiosk",
+                                                    "gd.qh-amr", "gd.hkush",   "gd.tax"};
+
+/*  A header to TO for SERVICE (NULL: TO's test service). */
+static char s_service_buf[80];
 static void s_header(gbx_header_t *h, const char *to, const char *service)
 {
+    if (!service) {
+        tu_test_service(to, s_service_buf);
+        service = s_service_buf;
+    }
     gbx_header_init(h);
     h->to_agency = (char *)to;
     h->service_code = (char *)service;
@@ -567,7 +582,7 @@ static void s_send_ok(s_cli_t *k, const char *to, const char *text, uint64_t exp
                       uint8_t id[GBX_MSG_ID_BYTES])
 {
     gbx_header_t h;
-    s_header(&h, to, "HK-CR-COEXTRACT");
+    s_header(&h, to, NULL);
     if (expires_in) {
         h.created_at_ms = s_now_ms();
         h.expires_at_ms = h.created_at_ms + expires_in;
@@ -598,6 +613,8 @@ static int s_group_setup(void **state)
     assert_true(asprintf(&lv->home, "%s/home", lv->dir) > 0);
     assert_true(asprintf(&lv->log, "%s/gbxd.log", lv->dir) > 0);
     assert_rc(gbx_config_write_default(lv->home, &lv->cfg), GBX_OK);
+    assert_int_equal(tu_policy_open(lv->home), 0); /* delivery mechanics, not policy */
+    assert_int_equal(tu_config_test_services(lv->cfg, s_agencies, S_NAGENCIES), 0);
     lv->port = tu_free_port();
     assert_true(lv->port > 0);
     snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
@@ -615,11 +632,9 @@ static int s_group_setup(void **state)
 
     char err[256];
     assert_rc(gbx_config_load(lv->cfg, &lv->config, err, sizeof err), GBX_OK);
-    static const char *const ids[] = {"hk.cr",     "hk.ehealth", "hk.kiosk",
-                                      "gd.qh-amr", "gd.hkush",   "gd.tax"};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    for (size_t i = 0; i < S_NAGENCIES; i++) {
         char *p = NULL;
-        assert_true(asprintf(&p, "%s/keys/%s.secret", lv->home, ids[i]) > 0);
+        assert_true(asprintf(&p, "%s/keys/%s.secret", lv->home, s_agencies[i]) > 0);
         assert_rc(gbx_identity_load(p, &lv->ids[lv->nids]), GBX_OK);
         lv->nids++;
         free(p);
@@ -888,8 +903,11 @@ static void s_raw_make(const gbx_identity_t *signer, const char *to, const uint8
     char from[GBX_ID_MAX + 1], dest[GBX_ID_MAX + 1];
     snprintf(from, sizeof from, "%s", gbx_identity_public(signer)->id);
     snprintf(dest, sizeof dest, "%s", to);
+    char service[80];
+    tu_test_service(to, service);
     t.h.from_agency = from;
     t.h.to_agency = dest;
+    t.h.service_code = service;
     t.h.created_at_ms = created;
     t.h.expires_at_ms = expires;
     uint8_t *plain = malloc(plen);
@@ -1157,7 +1175,7 @@ static void test_queue_full(void **state)
         s_send_ok(tx, "hk.kiosk", "{\"report\":1}", 0, ids[i]);
 
     gbx_header_t h;
-    s_header(&h, "hk.kiosk", "HK-CR-COEXTRACT");
+    s_header(&h, "hk.kiosk", NULL);
     gbx_msg_t *m4 = NULL;
     assert_rc(gbx_client_msg(tx->c, &h, "{\"report\":4}", 12, &m4), GBX_OK);
     gbx_event_t ev;

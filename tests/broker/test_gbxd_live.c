@@ -260,6 +260,7 @@ static int s_group_setup(void **state)
     char *home = NULL;
     assert_true(asprintf(&home, "%s/home", lv->dir) > 0);
     assert_rc(gbx_config_write_default(home, &lv->cfg), GBX_OK);
+    assert_int_equal(tu_policy_open(home), 0); /* delivery mechanics, not policy */
     lv->port = tu_free_port();
     assert_true(lv->port > 0);
     snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);

@@ -928,7 +928,7 @@ static void test_policy_decides(void **state)
     assert_rc(gbx_policy_parse("limit.yaml", s_limit_policy, strlen(s_limit_policy), fx->reg,
                                &fx->policy, err, sizeof err),
               GBX_OK);
-    gbx_ingress_set_policy(fx->ing, fx->policy);
+    assert_null(gbx_ingress_set_policy(fx->ing, fx->policy));
 
     /* held */
     tu_header_t t;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # gbx-send and gbx-recv as a script uses them, against a real gbxd on its
 # default config (moved to a free port): a request and its answer, the
-# payload bytes intact both ways, exit codes, a refusal (unknown service
-# recipient), and nothing delivered twice.
+# payload bytes intact both ways, exit codes, refusals (TTL, and the sample
+# policy's refusal of a request without consent), nothing delivered twice.
 set -euo pipefail
 gbxd=$1 send=$2 recv=$3
 dir=$(mktemp -d)
@@ -23,9 +23,15 @@ pid=$!
 for _ in $(seq 1 100); do grep -q GBX-START "$dir/gbxd.log" && break; sleep 0.05; done
 grep -q GBX-START "$dir/gbxd.log" || fail "gbxd did not start"
 cfg="$dir/gbxd.yaml"
+# what the sample policy asks of a social-insurance certificate request
+# (rule sp-hk-gd-paycert-request) and, copied into the answer, of the
+# answer (rule sp-gd-hk-gba): route, its filing, consent, impact assessment
+PAYCERT="--purpose SI-CERT --route GBA_STANDARD_CONTRACT --route-ref GBA-SC-2024-0193
+ --consent SEPARATE_CONSENT --consent-ref PA-2026-55120 --impact-ref PIA-GD-2025-031
+ --end-user iamsmart:5f3c9a"
 
 head -c 3000 /dev/urandom >"$dir/request.bin"
-out=$(timeout 30 "$send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-TAX-CERT -f "$dir/request.bin") ||
+out=$(timeout 30 "$send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-SI-PAYCERT $PAYCERT -f "$dir/request.bin") ||
     fail "gbx-send exited $?"
 grep -Eq '^accepted id=[0-9a-f]{32} seq=[0-9]+ status=ACCEPTED dup=0$' <<<"$out" || fail "send output: $out"
 id=$(sed -E 's/^accepted id=([0-9a-f]{32}).*/\1/' <<<"$out")
@@ -45,7 +51,15 @@ timeout 30 "$recv" -c "$cfg" --as gd.tax -t 1500 -o "$dir/gd" >"$dir/recv2.txt" 
 [ ! -s "$dir/recv2.txt" ] || ! grep -q "id=" "$dir/recv2.txt" || fail "delivered again: $(cat "$dir/recv2.txt")"
 
 # a refusal: exit 1 and the reason
-if out=$(echo x | timeout 30 "$send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-TAX-CERT \
+if out=$(echo x | timeout 30 "$send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-SI-PAYCERT $PAYCERT \
     --ttl-ms 999999999999 2>/dev/null); then fail "TTL_TOO_LONG accepted"; fi
 grep -q "reason=TTL_TOO_LONG" <<<"$out" || fail "refusal output: $out"
+
+# the policy: without the separate consent the answer could not cross, and
+# the request alone needs consent: refused, with the rule and why
+if out=$(echo x | timeout 30 "$send" -c "$cfg" --as hk.kiosk --to gd.tax --service GD-SI-PAYCERT \
+    --route GBA_STANDARD_CONTRACT --route-ref GBA-SC-2024-0193 --end-user iamsmart:5f3c9a \
+    2>/dev/null); then fail "a request without consent accepted"; fi
+grep -q "reason=POLICY_DENIED detail=rule sp-hk-gd-paycert-request: needs CONSENT" <<<"$out" ||
+    fail "policy refusal output: $out"
 echo "sendrecv: ok"

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -166,6 +167,38 @@ int tu_port_open(int port)
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
     return ok;
+}
+
+int tu_policy_open(const char *home)
+{
+    static const char text[] = "version: tests-open\n"
+                               "rules:\n"
+                               "  - {id: " TU_POLICY_OPEN_RULE ", outcome: ALLOW}\n";
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/policy.yaml", home) >= (int)sizeof path)
+        return -1;
+    return tu_write_file(path, text, sizeof text - 1, 0644);
+}
+
+void tu_test_service(const char *id, char out[80])
+{
+    size_t n = (size_t)snprintf(out, 80, "TEST-");
+    for (const char *p = id; *p && n + 1 < 80; p++)
+        out[n++] = *p == '.' ? '-' : (char)toupper((unsigned char)*p);
+    out[n] = 0;
+}
+
+int tu_config_test_services(const char *cfg, const char *const *ids, size_t n)
+{
+    FILE *f = fopen(cfg, "a");
+    if (!f)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char code[80];
+        tu_test_service(ids[i], code);
+        fprintf(f, "    - {code: %s, version: 1, class: PUBLIC, provider: %s}\n", code, ids[i]);
+    }
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 int tu_write_file(const char *path, const void *data, size_t len, mode_t mode)

@@ -65,6 +65,20 @@ int tu_write_file(const char *path, const void *data, size_t len, mode_t mode);
 uint8_t *tu_read_file(const char *path, size_t *len);
 /*  Copies SRC to DST with MODE. 0 or -1. */
 int tu_copy_file(const char *src, const char *dst, mode_t mode);
+/*  Replaces HOME/policy.yaml (the sample policy gbx_config_write_default
+    writes) with one rule, "tests-open", that allows every message the
+    policy's built-in checks let through. For the live tests of delivery
+    mechanics; the policy itself is tested against the sample. 0 or -1. */
+#define TU_POLICY_OPEN_RULE "tests-open"
+int tu_policy_open(const char *home);
+/*  The code of the test service of agency ID: "TEST-" and ID upper-cased
+    with '.' as '-' ("hk.kiosk": "TEST-HK-KIOSK"). OUT gets 80 bytes. */
+void tu_test_service(const char *id, char out[80]);
+/*  Appends to the demo config at CFG (gbx_config_write_default: its
+    registry's services end the file) the test service of each of the N
+    agencies IDS: version 1, class PUBLIC, provided by that agency, so the
+    live tests of delivery can send to any agency. 0 or -1. */
+int tu_config_test_services(const char *cfg, const char *const *ids, size_t n);
 
 /* ------------------------------------------------- deterministic identities */
 
