@@ -124,6 +124,9 @@ typedef enum {
       "heartbeats)")                                                                               \
     X(LIMITS_REDELIVERY_BACKOFF_MS, "limits.redelivery_backoff_ms", DURATION, "100ms", 1, 60000,   \
       1, "first wait before a redelivery; doubles with each attempt, up to 30 s")                  \
+    X(LIMITS_HOLD_TIMEOUT_MS, "limits.hold_timeout_ms", DURATION, "24h", 1000,                     \
+      INT64_C(2592000000), 1,                                                                      \
+      "a message the policy holds is refused (HOLD_TIMEOUT) if no approver decides by then")       \
     X(LIMITS_VERIFY_THREADS, "limits.verify_threads", INT, "2", 1, 64, 0,                          \
       "worker threads verifying signatures")                                                       \
     X(LIMITS_COMMIT_MAX_DELAY_MS, "limits.commit_max_delay_ms", DURATION, "0ms", 0, 1000, 1,       \

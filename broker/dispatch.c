@@ -158,6 +158,12 @@ static void s_give(gbx_dispatch_t *self, gbx_job_t *job)
     self->o.job(self->o.arg, job);
 }
 
+void gbx_dispatch_give(gbx_dispatch_t *self, gbx_job_t *job)
+{
+    if (self && job)
+        s_give(self, job);
+}
+
 /*  A job of KIND for message SEQ of DEST (not yet given); NULL: no memory. */
 static gbx_job_t *s_job(gbx_job_kind_t kind, const char *dest, uint64_t seq)
 {
@@ -906,6 +912,31 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
                 s_entry_free(self, e);
         }
         break;
+    case GBX_JOB_RELEASE:
+        if (ok) { /* queued again, below the refill's cursor */
+            s_dest_t *d = s_dest(self, job->dest);
+            if (d) {
+                if (d->cursor > job->seq)
+                    d->cursor = job->seq;
+                d->caught_up = 0;
+            }
+            s_hex16(job->entry.message_id, idhex);
+            s_log(self, "GBX-HOLD-APPROVED seq=%llu message_id=%s from=%s to=%s by=%s",
+                  (unsigned long long)job->seq, idhex, job->entry.from, job->dest, job->by);
+        }
+        break;
+    case GBX_JOB_REFUSE:
+        if (ok) {
+            s_hex16(job->entry.message_id, idhex);
+            s_log(self, "GBX-HOLD-%s seq=%llu message_id=%s from=%s to=%s by=%s",
+                  job->reason == GBX_E_HOLD_REJECTED  ? "REJECTED"
+                  : job->reason == GBX_E_HOLD_TIMEOUT ? "TIMEOUT"
+                                                      : "EXPIRED",
+                  (unsigned long long)job->seq, idhex, job->entry.from, job->dest, job->by);
+            if (job->entry.from[0])
+                s_notice(self, job->entry.from, job->entry.message_id, job->reason);
+        }
+        break;
     default: /* UNMARK, FORGET: nothing more to do */
         break;
     }
@@ -951,6 +982,21 @@ static void s_sweep(gbx_dispatch_t *self)
             break;
         memcpy(self->sweep_key, k, GBX_DUE_KEY_LEN);
         self->sweep_from_key = 1;
+        if (kind == GBX_DUE_HOLD) { /* no approver decided in time */
+            gbx_job_t *job = NULL;
+            if (vl == 0 || vl > GBX_ID_MAX || !(job = gbx_job_new(GBX_JOB_REFUSE)))
+                break;
+            memcpy(job->dest, v, vl);
+            job->dest[vl] = '\0';
+            job->seq = seq;
+            job->reason = GBX_E_HOLD_TIMEOUT;
+            snprintf(job->by, sizeof job->by, "gbxd");
+            job->sweep = 1;
+            self->sweep_pending++;
+            s_give(self, job);
+            n++;
+            continue;
+        }
         if (kind == GBX_DUE_DEDUPE) {
             gbx_job_t *job = gbx_job_new(GBX_JOB_FORGET);
             if (!job || !(job->val = malloc(vl ? vl : 1))) {

@@ -104,6 +104,11 @@ void gbx_dispatch_seen(gbx_dispatch_t *self, const uint8_t *rid, size_t rid_len,
 /*  A SUBMIT job came back from the writer: a new message may wait for
     delivery. Does not free JOB. */
 void gbx_dispatch_accepted(gbx_dispatch_t *self, const gbx_job_t *job);
+/*  Hands a RELEASE or REFUSE job (an operator's decision on a held
+    message, broker/control.h) to the writer through opts.job; it comes
+    back to gbx_dispatch_done like the dispatcher's own, which acts on the
+    result (queues the message again, or notifies its sender). */
+void gbx_dispatch_give(gbx_dispatch_t *self, gbx_job_t *job);
 /*  A job of the dispatcher's came back from the writer: acts on it and
     frees it. */
 void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job);

@@ -465,7 +465,7 @@ static void s_reload(s_daemon_t *d)
     fprintf(stderr, "GBX-POLICY-READ by=signal version=\"%s\" hash=%s rules=%zu\n",
             gbx_policy_version(p), hash, gbx_policy_rule_count(p));
     job->policy = p;
-    job->by = "signal";
+    snprintf(job->by, sizeof job->by, "signal");
     if (gbx_chan_push(d->to_writer, job) != GBX_OK) {
         fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"cannot hand it over\"\n");
         gbx_job_free(job);
@@ -576,6 +576,7 @@ int main(int argc, char **argv)
     io.queue_max_bytes = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_QUEUE_MAX_BYTES);
     io.dedupe_window_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_DEDUPE_WINDOW_MS);
     io.policy = policy; /* the ingress borrows it; swapped on reload */
+    io.hold_timeout_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_HOLD_TIMEOUT_MS);
     rc = gbx_ingress_new(&io, &ing);
     if (rc != GBX_OK) {
         fprintf(stderr, "gbxd: ingress: %s\n", gbx_err_name(rc));

@@ -66,6 +66,15 @@ static uint64_t s_realtime(void *arg)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/*  When a message held now is refused if no approver decided: after the
+    hold timeout, or when it expires if that is sooner. */
+static uint64_t s_hold_until(const gbx_ingress_t *self, const gbx_submission_t *s,
+                             const gbx_header_t *h)
+{
+    uint64_t t = self->o.hold_timeout_ms ? self->o.hold_timeout_ms : GBX_INGRESS_HOLD_TIMEOUT_MS;
+    return s->now + t < h->expires_at_ms ? s->now + t : h->expires_at_ms;
+}
+
 /*  Reads policy counter KEY through the group's batch (ARG). */
 static gbx_err_t s_counter(void *arg, const char *key, uint64_t *value)
 {
@@ -200,6 +209,18 @@ gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t b
     q->bytes = q->bytes > bytes ? q->bytes - bytes : 0;
     if (q->messages == 0)
         q->bytes = 0;
+    return GBX_OK;
+}
+
+gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t bytes)
+{
+    if (!self || !dest)
+        return GBX_E_ARG;
+    s_queue_t *q = s_queue_get(self, dest, strlen(dest));
+    if (!q)
+        return GBX_E_NOMEM;
+    q->messages++;
+    q->bytes += bytes;
     return GBX_OK;
 }
 
@@ -580,7 +601,7 @@ static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_bat
     memcpy(e.message_id, s->msg_id, GBX_MSG_ID_BYTES);
     int held = s->outcome == GBX_OUTCOME_HOLD;
     if (rc == GBX_OK)
-        rc = held ? gbx_queue_hold(batch, h->to_agency, s->seq, &e)
+        rc = held ? gbx_queue_hold(batch, h->to_agency, s->seq, &e, s_hold_until(self, s, h))
                   : gbx_queue_enqueue(batch, h->to_agency, s->seq, &e);
     if (rc == GBX_OK && self->o.policy)
         rc = s_count(batch, dec);

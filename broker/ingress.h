@@ -48,7 +48,9 @@
                           queues[queue_key(to_agency, seq)] = queue entry
                                            (broker/queue.h) and its due key;
                                            for HOLD held[queue_key(...)] =
-                                           queue entry instead (no due key)
+                                           deadline || queue entry instead,
+                                           with its 'H' due key at
+                                           min(now + hold_timeout, expires)
                           counters[key] += n for each of the decision's
                                            counts (broker/policy.h)
                           dedupe[from_agency 0x00 message_id] = SignedReceipt
@@ -112,7 +114,8 @@ typedef uint64_t (*gbx_ingress_clock_fn)(void *arg);
 /*  Without a policy (opts.policy NULL) every message is allowed under
     rule_id GBX_INGRESS_ALLOW_ALL_RULE and policy_hash BLAKE2b-256 of the
     same text (tests, and a node whose operator chose no policy). */
-#define GBX_INGRESS_ALLOW_ALL_RULE "allow-all"
+#define GBX_INGRESS_ALLOW_ALL_RULE  "allow-all"
+#define GBX_INGRESS_HOLD_TIMEOUT_MS (24u * 3600u * 1000u)
 
 typedef struct {
     gbx_store_t *store;             /* borrowed; required */
@@ -125,6 +128,7 @@ typedef struct {
     gbx_ingress_clock_fn clock;     /* NULL = CLOCK_REALTIME */
     void *clock_arg;
     gbx_policy_t *policy;        /* borrowed; NULL = allow-all; see gbx_ingress_set_policy */
+    uint64_t hold_timeout_ms;    /* a held message is refused after it; 0 = 24 h */
     size_t vcache_slots;         /* 0 = 4096 */
     uint64_t queue_max_messages; /* per destination queue; 0 = unlimited */
     uint64_t queue_max_bytes;    /* per destination queue (stored bytes); 0 = unlimited */
@@ -295,6 +299,9 @@ void gbx_ingress_queue_depth(const gbx_ingress_t *self, const char *dest, uint64
     never go below 0. GBX_E_ARG for NULL arguments, GBX_E_STATE if DEST has
     no queued entry (the call is then ignored). */
 gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
+/*  A message of BYTES joined DEST's queue other than by admission (a hold
+    approved): counted, whatever the limits (it was accepted before). */
+gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
 
 /*  The dedupe key of (FROM, MESSAGE_ID): FROM's bytes, 0x00, the 16 id
     bytes, into OUT (room for GBX_ID_MAX + 1 + GBX_MSG_ID_BYTES); *len its

@@ -23,6 +23,7 @@ void gbx_job_free(gbx_job_t *job)
     free(job->msgs);
     free(job->reply);
     free(job->val);
+    free(job->comment);
     gbx_policy_destroy(&job->policy);
     free(job);
 }
@@ -49,6 +50,14 @@ gbx_err_t gbx_job_apply(gbx_job_t *job, gbx_store_t *st, gbx_batch_t *batch, uin
         break;
     case GBX_JOB_FORGET:
         job->rc = gbx_queue_forget(batch, job->due, job->val, job->vlen);
+        break;
+    case GBX_JOB_RELEASE:
+        job->rc = gbx_queue_release(st, batch, job->dest, job->seq, now, job->by, job->comment,
+                                    &job->entry);
+        break;
+    case GBX_JOB_REFUSE:
+        job->rc = gbx_queue_refuse(st, batch, job->dest, job->seq, now, &job->reason, job->by,
+                                   job->comment, &job->entry);
         break;
     default:
         job->rc = GBX_E_ARG;

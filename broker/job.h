@@ -3,6 +3,7 @@
         loop thread --SUBMIT--> verify workers --SUBMIT--> writer --> loop
         loop thread --MARK, ACK, EXPIRE, DEADLETTER, FORGET--> writer --> loop
         loop thread --POLICY (a reload)--> writer --> loop
+        loop thread --RELEASE, REFUSE (held messages)--> writer --> loop
 
     The loop thread (broker/gbxd.c) owns the sockets and makes jobs; a
     verify worker runs stage 1 of admission on a SUBMIT (gbx_checker_run);
@@ -32,8 +33,10 @@ typedef enum {
     GBX_JOB_EXPIRE,     /* gbx_queue_expire */
     GBX_JOB_DEADLETTER, /* gbx_queue_deadletter */
     GBX_JOB_FORGET,     /* gbx_queue_forget: a dedupe record's time is up */
-    GBX_JOB_POLICY      /* decide from now on with job->policy (the writer
+    GBX_JOB_POLICY,     /* decide from now on with job->policy (the writer
                            swaps it with the ingress's and audits the load) */
+    GBX_JOB_RELEASE,    /* gbx_queue_release: an approver approved a hold */
+    GBX_JOB_REFUSE      /* gbx_queue_refuse with job->reason */
 } gbx_job_kind_t;
 
 typedef struct gbx_job {
@@ -56,9 +59,17 @@ typedef struct gbx_job {
     uint8_t due[GBX_DUE_KEY_LEN]; /* FORGET */
     uint8_t *val;                 /* FORGET: the dedupe key (owned) */
     size_t vlen;
-    gbx_policy_t *policy; /* POLICY: the new one; back from the writer, the
-                             one it replaced (owned, may be NULL) */
-    const char *by;       /* POLICY: who asked (static text) */
+    gbx_policy_t *policy;    /* POLICY: the new one; back from the writer, the
+                                one it replaced (owned, may be NULL) */
+    char by[GBX_ID_MAX + 1]; /* POLICY, RELEASE, REFUSE: who asked (an
+                                operator, "signal", "gbxd") */
+    char *comment;           /* RELEASE, REFUSE: the approver's (owned) */
+    gbx_err_t reason;        /* REFUSE: HOLD_REJECTED, HOLD_TIMEOUT, EXPIRED */
+    /* an operator's command (broker/control.h) waits for this job: its
+       control connection's routing id and request tag */
+    uint8_t ctl_rid[GBX_JOB_RID_MAX];
+    size_t ctl_rid_len;
+    uint64_t ctl_tag;
     /* result, set by the writer */
     gbx_err_t rc;       /* the operation's (GBX_E_STATE: not in that state) */
     gbx_err_t commit;   /* the group's commit */
@@ -70,7 +81,8 @@ gbx_job_t *gbx_job_new(gbx_job_kind_t kind);
 /*  Frees JOB and everything it owns (messages closed). NULL-safe. */
 void gbx_job_free(gbx_job_t *job);
 /*  A delivery job's queue operation (MARK gbx_queue_mark, UNMARK, ACK,
-    EXPIRE, DEADLETTER, FORGET: broker/queue.h) into BATCH at time NOW,
+    EXPIRE, DEADLETTER, FORGET, RELEASE, REFUSE: broker/queue.h) into BATCH
+    at time NOW,
     atomic on its own: a save point takes back what a failed operation
     added. Sets and returns job->rc (GBX_E_ARG for a SUBMIT, which is the
     ingress's). The writer's one place for this mapping. */

@@ -84,7 +84,8 @@ void gbx_due_key(uint64_t at_ms, uint64_t seq, gbx_due_kind_t kind, uint8_t out[
 gbx_err_t gbx_due_parse(const uint8_t *key, size_t len, uint64_t *at_ms, uint64_t *seq,
                         gbx_due_kind_t *kind)
 {
-    if (len != GBX_DUE_KEY_LEN || (key[16] != GBX_DUE_EXPIRE && key[16] != GBX_DUE_DEDUPE))
+    if (len != GBX_DUE_KEY_LEN ||
+        (key[16] != GBX_DUE_EXPIRE && key[16] != GBX_DUE_DEDUPE && key[16] != GBX_DUE_HOLD))
         return GBX_E_STATE;
     *at_ms = s_get64(key);
     *seq = s_get64(key + 8);
@@ -170,12 +171,106 @@ gbx_err_t gbx_queue_enqueue(gbx_batch_t *batch, const char *dest, uint64_t seq,
     return rc;
 }
 
-gbx_err_t gbx_queue_hold(gbx_batch_t *batch, const char *dest, uint64_t seq, const gbx_qentry_t *e)
+gbx_err_t gbx_held_decode(const uint8_t *val, size_t vlen, uint64_t *until_ms, gbx_qentry_t *e)
 {
-    uint8_t key[GBX_QUEUE_KEY_MAX];
-    size_t klen = 0;
+    if (!val || vlen < 8)
+        return GBX_E_STATE;
+    *until_ms = s_get64(val);
+    return gbx_qentry_decode(val + 8, vlen - 8, e);
+}
+
+gbx_err_t gbx_queue_hold(gbx_batch_t *batch, const char *dest, uint64_t seq, const gbx_qentry_t *e,
+                         uint64_t until_ms)
+{
+    uint8_t key[GBX_QUEUE_KEY_MAX], v[8 + GBX_QENTRY_MAX], due[GBX_DUE_KEY_LEN];
+    size_t klen = 0, vlen = 0;
     gbx_err_t rc = gbx_store_queue_key(dest, seq, key, sizeof key, &klen);
-    return rc == GBX_OK ? s_put_entry(batch, GBX_KS_HELD, key, klen, e) : rc;
+    if (rc != GBX_OK)
+        return rc;
+    s_be64(v, until_ms);
+    gbx_qentry_encode(e, v + 8, &vlen);
+    rc = gbx_batch_put(batch, GBX_KS_HELD, key, klen, v, 8 + vlen);
+    gbx_due_key(until_ms, seq, GBX_DUE_HOLD, due);
+    return rc == GBX_OK ? gbx_batch_put(batch, GBX_KS_EXPIRY, due, sizeof due, dest, strlen(dest))
+                        : rc;
+}
+
+/*  Reads held[dest, seq] through the batch; deletes it and its due key.
+    GBX_E_STATE if it is not held. */
+static gbx_err_t s_unhold(gbx_batch_t *b, const char *dest, uint64_t seq, gbx_qentry_t *e)
+{
+    uint8_t key[GBX_QUEUE_KEY_MAX], due[GBX_DUE_KEY_LEN];
+    size_t klen = 0, vlen = 0;
+    uint8_t *v = NULL;
+    uint64_t until = 0;
+    gbx_err_t rc = gbx_store_queue_key(dest, seq, key, sizeof key, &klen);
+    if (rc == GBX_OK)
+        rc = gbx_batch_get(b, GBX_KS_HELD, key, klen, &v, &vlen);
+    if (rc == GBX_OK)
+        rc = v ? gbx_held_decode(v, vlen, &until, e) : GBX_E_STATE;
+    free(v);
+    if (rc == GBX_OK)
+        rc = gbx_batch_delete(b, GBX_KS_HELD, key, klen);
+    gbx_due_key(until, seq, GBX_DUE_HOLD, due);
+    return rc == GBX_OK ? gbx_batch_delete(b, GBX_KS_EXPIRY, due, sizeof due) : rc;
+}
+
+static void s_audit_by(gbx_audit_t *a, const char *by, const char *comment)
+{
+    gbx_audit_str(a, "by", by);
+    if (comment && *comment)
+        gbx_audit_text(a, "comment", comment);
+}
+
+gbx_err_t gbx_queue_release(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                            uint64_t at_ms, const char *by, const char *comment, gbx_qentry_t *e)
+{
+    gbx_qentry_t cur;
+    gbx_err_t rc = s_unhold(batch, dest, seq, &cur);
+    if (rc != GBX_OK)
+        return rc;
+    if (at_ms >= cur.expires_at_ms)
+        return GBX_E_EXPIRED; /* the caller rolls back; the sweep refuses it */
+    rc = gbx_queue_enqueue(batch, dest, seq, &cur);
+    if (rc == GBX_OK) {
+        gbx_audit_t a;
+        s_audit(&a, "HOLD_APPROVED", at_ms, dest, seq, &cur);
+        s_audit_by(&a, by, comment);
+        rc = gbx_audit_put(store, batch, &a);
+    }
+    if (rc == GBX_OK && e)
+        *e = cur;
+    return rc;
+}
+
+gbx_err_t gbx_queue_refuse(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                           uint64_t at_ms, gbx_err_t *reason_io, const char *by,
+                           const char *comment, gbx_qentry_t *e)
+{
+    gbx_qentry_t cur;
+    gbx_err_t rc = s_unhold(batch, dest, seq, &cur);
+    if (rc != GBX_OK)
+        return rc;
+    if (*reason_io == GBX_E_HOLD_TIMEOUT && at_ms >= cur.expires_at_ms)
+        *reason_io = GBX_E_EXPIRED;
+    gbx_err_t reason = *reason_io;
+    uint8_t mkey[GBX_STORE_SEQ_KEY_BYTES];
+    gbx_store_seq_key(seq, mkey);
+    rc = gbx_batch_delete(batch, GBX_KS_MESSAGES, mkey, sizeof mkey);
+    if (rc == GBX_OK) {
+        gbx_audit_t a;
+        s_audit(&a,
+                reason == GBX_E_HOLD_REJECTED  ? "HOLD_REJECTED"
+                : reason == GBX_E_HOLD_TIMEOUT ? "HOLD_TIMEOUT"
+                                               : "EXPIRED",
+                at_ms, dest, seq, &cur);
+        gbx_audit_str(&a, "reason", gbx_err_name(reason));
+        s_audit_by(&a, by, comment);
+        rc = gbx_audit_put(store, batch, &a);
+    }
+    if (rc == GBX_OK && e)
+        *e = cur;
+    return rc;
 }
 
 gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,

@@ -10,6 +10,9 @@
                                                  in memory only: broker/
                                                  dispatch.h)
       dlq[dest 0x00 be64 seq]    = queue entry   dead-lettered
+      held[dest 0x00 be64 seq]   = be64 until_ms || queue entry
+                                                 held by the policy for an
+                                                 approver until until_ms
       messages[be64 seq]         = be32 envelope length || envelope || payload
       expiry[due key]            = kind-specific value (below)
 
@@ -31,6 +34,9 @@
         GBX_DUE_DEDUPE  'D'  value = dedupe key: forget that message id at
                              at_ms (expires_at_ms + clock skew, at least the
                              dedupe window after acceptance)
+        GBX_DUE_HOLD    'H'  value = dest: the held message seq is refused at
+                             at_ms (its hold's deadline: HOLD_TIMEOUT, or
+                             EXPIRED when that came first)
 
     Delivery ids (5-adapter.md section 7.2): seq << 16 | deliveries. Each
     Deliver follows the durable increment of "deliveries" (gbx_queue_mark),
@@ -68,7 +74,7 @@ typedef struct {
     uint8_t message_id[GBX_MSG_ID_BYTES];
 } gbx_qentry_t;
 
-typedef enum { GBX_DUE_EXPIRE = 'Q', GBX_DUE_DEDUPE = 'D' } gbx_due_kind_t;
+typedef enum { GBX_DUE_EXPIRE = 'Q', GBX_DUE_DEDUPE = 'D', GBX_DUE_HOLD = 'H' } gbx_due_kind_t;
 
 /*  OUT gets GBX_QENTRY_MAX bytes at most; *len the length used. */
 void gbx_qentry_encode(const gbx_qentry_t *e, uint8_t out[GBX_QENTRY_MAX], size_t *len);
@@ -95,10 +101,30 @@ uint64_t gbx_delivery_seq(uint64_t delivery_id);
     and dedupe record are the ingress's). */
 gbx_err_t gbx_queue_enqueue(gbx_batch_t *batch, const char *dest, uint64_t seq,
                             const gbx_qentry_t *e);
-/*  New message held by the policy (ingress step 18): the entry in "held",
-    no due key. Approval moves it to the queue; rejection and the hold
-    timeout end it (issue 4, not yet: held messages wait). */
-gbx_err_t gbx_queue_hold(gbx_batch_t *batch, const char *dest, uint64_t seq, const gbx_qentry_t *e);
+/*  New message held by the policy (ingress step 18): the held entry and
+    its due key at UNTIL_MS (the hold's deadline, at most expires_at_ms). */
+gbx_err_t gbx_queue_hold(gbx_batch_t *batch, const char *dest, uint64_t seq, const gbx_qentry_t *e,
+                         uint64_t until_ms);
+/*  held -> queued: an approver BY approved it (COMMENT may be NULL); the
+    entry and its expiry due key as gbx_queue_enqueue; audit
+    HOLD_APPROVED. GBX_E_STATE if SEQ is not held; GBX_E_EXPIRED (nothing
+    added) if it expired meanwhile (the sweep will refuse it). *E: the
+    entry. */
+gbx_err_t gbx_queue_release(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                            uint64_t at_ms, const char *by, const char *comment, gbx_qentry_t *e);
+/*  held -> gone: refused by an approver BY (*REASON GBX_E_HOLD_REJECTED,
+    with COMMENT), or by the node at the hold's deadline (*REASON
+    GBX_E_HOLD_TIMEOUT, which becomes GBX_E_EXPIRED when the message has
+    expired by AT_MS): entry, due key and message deleted; audit
+    HOLD_REJECTED / HOLD_TIMEOUT / EXPIRED with by= and comment=.
+    GBX_E_STATE if SEQ is not held. */
+gbx_err_t gbx_queue_refuse(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                           uint64_t at_ms, gbx_err_t *reason, const char *by, const char *comment,
+                           gbx_qentry_t *e);
+/*  The held entry value VAL (VLEN bytes): its deadline and queue entry.
+    GBX_E_STATE if it is not one. */
+gbx_err_t gbx_held_decode(const uint8_t *val, size_t vlen, uint64_t *until_ms, gbx_qentry_t *e);
+
 /*  queued -> in flight: deliveries + 1, attempts + 1; audit DELIVERED.
     *E gets the entry after the increment (its deliveries make the delivery
     id). */

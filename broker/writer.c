@@ -101,7 +101,7 @@ static gbx_err_t s_policy(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch
     gbx_audit_str(&a, "version", gbx_policy_version(job->policy));
     gbx_audit_hex(&a, "policy_hash", gbx_policy_hash(job->policy), GBX_HASH_BYTES);
     gbx_audit_u64(&a, "rules", gbx_policy_rule_count(job->policy));
-    gbx_audit_str(&a, "by", job->by ? job->by : "-");
+    gbx_audit_str(&a, "by", job->by[0] ? job->by : "-");
     gbx_batch_mark(batch);
     gbx_err_t rc = gbx_audit_put(self->o.store, batch, &a);
     if (rc != GBX_OK) {
@@ -145,6 +145,8 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             gbx_ingress_finish(self->o.ingress, &job->sub, commit, &job->reply, &job->reply_len);
         else if (commit == GBX_OK && job->rc == GBX_OK && s_dequeues(job))
             gbx_ingress_dequeued(self->o.ingress, job->dest, job->entry.size);
+        else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_RELEASE)
+            gbx_ingress_enqueued(self->o.ingress, job->dest, job->entry.size);
     }
     gbx_ingress_group_end(self->o.ingress);
 

@@ -51,7 +51,18 @@
                          both OK, committed: entry gone, DELIVERED then ACKED;
                          ack twice in one batch: second GBX_E_STATE; two marks
                          in one batch: deliveries 2
-      absent             every operation on a message never queued: STATE */
+      absent             every operation on a message never queued: STATE
+      hold_release       hold: a held entry (deadline || queue entry) and its
+                         'H' due key, nothing queued; release by an approver:
+                         held entry and 'H' key gone, queued with its 'Q'
+                         key, HOLD_APPROVED audit with by= and comment=;
+                         release again: STATE; a release at expires_at:
+                         GBX_E_EXPIRED
+      hold_refuse        refuse HOLD_REJECTED: held entry, 'H' key and the
+                         message gone, HOLD_REJECTED audit with by= and
+                         comment=; a HOLD_TIMEOUT refusal of a message past
+                         its expiry becomes EXPIRED; refuse of a queued
+                         (not held) message: STATE */
 #include "tu_cmocka.h"
 
 #include <stdio.h>
@@ -61,12 +72,13 @@
 #include "queue.h"
 #include "store.h"
 
-#define S_DEST "hk.cr"
-#define S_FROM "gd.qh-amr"
-#define S_SEQ  7u
-#define S_EXP  1790086400000ull
-#define S_NOW  1790000001000ull
-#define S_SIZE 1500u
+#define S_DEST  "hk.cr"
+#define S_FROM  "gd.qh-amr"
+#define S_SEQ   7u
+#define S_EXP   1790086400000ull
+#define S_NOW   1790000001000ull
+#define S_SIZE  1500u
+#define S_UNTIL (S_NOW + 3600000ull) /* a hold's deadline */
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -812,6 +824,136 @@ static void test_absent(void **state)
     gbx_batch_destroy(&b);
 }
 
+/*  Holds S_SEQ (entry of s_entry, a messages[S_SEQ] value) until S_UNTIL,
+    committed. */
+static void s_hold(s_fix_t *fx)
+{
+    gbx_qentry_t e;
+    s_entry(&e, 0, 0);
+    gbx_batch_t *b = s_batch(fx);
+    uint8_t k[GBX_STORE_SEQ_KEY_BYTES];
+    gbx_store_seq_key(S_SEQ, k);
+    uint8_t body[S_SIZE];
+    memset(body, 0x33, sizeof body);
+    assert_rc(gbx_batch_put(b, GBX_KS_MESSAGES, k, sizeof k, body, sizeof body), GBX_OK);
+    assert_rc(gbx_queue_hold(b, S_DEST, S_SEQ, &e, S_UNTIL), GBX_OK);
+    s_commit(fx, &b);
+}
+
+/*  The one due key in the store is of KIND at AT for S_SEQ. */
+static void s_expect_one_due(s_fix_t *fx, gbx_due_kind_t kind, uint64_t at)
+{
+    assert_int_equal(s_count(fx, GBX_KS_EXPIRY), 1);
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_EXPIRY, NULL, 0, &it), GBX_OK);
+    size_t kl = 0;
+    const uint8_t *k = gbx_store_iter_key(it, &kl);
+    uint64_t got_at = 0, seq = 0;
+    gbx_due_kind_t got_kind;
+    assert_rc(gbx_due_parse(k, kl, &got_at, &seq, &got_kind), GBX_OK);
+    assert_int_equal(got_kind, kind);
+    assert_int_equal(got_at, at);
+    assert_int_equal(seq, S_SEQ);
+    gbx_store_iter_destroy(&it);
+}
+
+static void test_hold_release(void **state)
+{
+    s_fix_t *fx = *state;
+    s_hold(fx);
+    assert_int_equal(s_count(fx, GBX_KS_HELD), 1);
+    assert_int_equal(s_count(fx, GBX_KS_QUEUES), 0);
+    s_expect_one_due(fx, GBX_DUE_HOLD, S_UNTIL);
+    uint8_t key[GBX_QUEUE_KEY_MAX];
+    size_t klen = 0, vlen = 0;
+    assert_rc(gbx_store_queue_key(S_DEST, S_SEQ, key, sizeof key, &klen), GBX_OK);
+    uint8_t *v = s_get(fx, GBX_KS_HELD, key, klen, &vlen);
+    uint64_t until = 0;
+    gbx_qentry_t e, want;
+    s_entry(&want, 0, 0);
+    assert_rc(gbx_held_decode(v, vlen, &until, &e), GBX_OK);
+    assert_int_equal(until, S_UNTIL);
+    s_entry_equal(&e, &want);
+    free(v);
+
+    gbx_batch_t *b = s_batch(fx);
+    assert_rc(gbx_queue_release(fx->store, b, S_DEST, S_SEQ, S_NOW, "op.approver", "checked", &e),
+              GBX_OK);
+    s_entry_equal(&e, &want);
+    s_commit(fx, &b);
+    assert_int_equal(s_count(fx, GBX_KS_HELD), 0);
+    gbx_qentry_t got;
+    assert_true(s_load(fx, GBX_KS_QUEUES, S_SEQ, &got));
+    s_expect_one_due(fx, GBX_DUE_EXPIRE, S_EXP);
+    assert_true(s_has_message(fx, S_SEQ));
+    char *rec = s_expect_audit(fx, 1, "HOLD_APPROVED", S_NOW);
+    s_expect_line(rec, "by", "op.approver");
+    s_expect_line(rec, "comment", "checked");
+    free(rec);
+
+    b = s_batch(fx);
+    assert_rc(gbx_queue_release(fx->store, b, S_DEST, S_SEQ, S_NOW, "op.approver", NULL, &e),
+              GBX_E_STATE);
+    gbx_batch_destroy(&b);
+}
+
+static void test_hold_release_expired(void **state)
+{
+    s_fix_t *fx = *state;
+    s_hold(fx);
+    gbx_batch_t *b = s_batch(fx);
+    gbx_qentry_t e;
+    gbx_batch_mark(b);
+    assert_rc(gbx_queue_release(fx->store, b, S_DEST, S_SEQ, S_EXP, "op.approver", NULL, &e),
+              GBX_E_EXPIRED);
+    assert_rc(gbx_batch_rollback(b), GBX_OK);
+    assert_int_equal(gbx_batch_count(b), 0);
+    gbx_batch_destroy(&b);
+    assert_int_equal(s_count(fx, GBX_KS_HELD), 1);
+}
+
+static void test_hold_refuse(void **state)
+{
+    s_fix_t *fx = *state;
+    s_hold(fx);
+    gbx_batch_t *b = s_batch(fx);
+    gbx_qentry_t e;
+    gbx_err_t reason = GBX_E_HOLD_REJECTED;
+    assert_rc(gbx_queue_refuse(fx->store, b, S_DEST, S_SEQ, S_NOW, &reason, "op.approver",
+                               "no consent on file", &e),
+              GBX_OK);
+    assert_rc(reason, GBX_E_HOLD_REJECTED);
+    s_commit(fx, &b);
+    assert_int_equal(s_count(fx, GBX_KS_HELD), 0);
+    assert_int_equal(s_count(fx, GBX_KS_EXPIRY), 0);
+    assert_false(s_has_message(fx, S_SEQ));
+    char *rec = s_expect_audit(fx, 1, "HOLD_REJECTED", S_NOW);
+    s_expect_line(rec, "reason", "HOLD_REJECTED");
+    s_expect_line(rec, "by", "op.approver");
+    s_expect_line(rec, "comment", "no consent on file");
+    free(rec);
+
+    /* the node's timeout of a message that has expired meanwhile */
+    s_hold(fx);
+    b = s_batch(fx);
+    reason = GBX_E_HOLD_TIMEOUT;
+    assert_rc(gbx_queue_refuse(fx->store, b, S_DEST, S_SEQ, S_EXP, &reason, "gbxd", NULL, &e),
+              GBX_OK);
+    assert_rc(reason, GBX_E_EXPIRED);
+    s_commit(fx, &b);
+    rec = s_expect_audit(fx, 2, "EXPIRED", S_EXP);
+    s_expect_line(rec, "by", "gbxd");
+    free(rec);
+
+    /* a queued message is not held */
+    s_enqueue_default(fx);
+    b = s_batch(fx);
+    reason = GBX_E_HOLD_REJECTED;
+    assert_rc(gbx_queue_refuse(fx->store, b, S_DEST, S_SEQ, S_NOW, &reason, "op", NULL, &e),
+              GBX_E_STATE);
+    gbx_batch_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +963,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_order, s_setup, s_teardown),
         cmocka_unit_test(test_delivery_id),
         cmocka_unit_test_setup_teardown(test_enqueue, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hold_release, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hold_release_expired, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hold_refuse, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_mark_ack, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unmark, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_expire, s_setup, s_teardown),
