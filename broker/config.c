@@ -249,12 +249,13 @@ enum {
     S_F_CLASS,
     S_F_PROVIDER,
     S_F_DESC,
+    S_F_ROLE,
     S_F_COUNT
 };
 
 static const char *const s_field_names[S_F_COUNT] = {
     "id",  "jurisdiction", "city", "node",    "name",  "pub",      "sign",
-    "box", "curve",        "code", "version", "class", "provider", "description"};
+    "box", "curve",        "code", "version", "class", "provider", "description", "role"};
 
 /*  An entry being read: its mapping, the value node of each field, where. */
 typedef struct {
@@ -339,8 +340,9 @@ static gbx_err_t s_entry_party(s_ctx_t *ctx, s_entry_t *e, char id[GBX_ID_MAX + 
         return gbx_yaml_fail(&ctx->y, e->f[S_F_ID], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_ID),
                              "not a valid id ([a-z0-9][a-z0-9.-], at most 64 characters)");
     snprintf(id, GBX_ID_MAX + 1, "%s", e->text[S_F_ID]);
-    *jur = gbx_jurisdiction_parse(e->text[S_F_JUR]);
-    if (*jur == GBX_JUR_NONE)
+    if (jur) /* NULL: an operator, on neither side */
+        *jur = gbx_jurisdiction_parse(e->text[S_F_JUR]);
+    if (jur && *jur == GBX_JUR_NONE)
         return gbx_yaml_fail(&ctx->y, e->f[S_F_JUR], GBX_E_FIELD_INVALID, s_setting_of(e, S_F_JUR),
                              "must be HK or GD");
     int inline_keys = e->f[S_F_SIGN] || e->f[S_F_BOX] || e->f[S_F_CURVE];
@@ -465,6 +467,23 @@ static gbx_err_t s_service_entry(s_ctx_t *ctx, s_entry_t *e)
     return rc == GBX_OK ? rc : s_reg_fail(ctx, e, rc, &w);
 }
 
+static gbx_err_t s_operator_entry(s_ctx_t *ctx, s_entry_t *e)
+{
+    gbx_operator_t o;
+    memset(&o, 0, sizeof o);
+    gbx_err_t rc = s_entry_party(ctx, e, o.id, NULL, &o.pub);
+    if (rc != GBX_OK)
+        return rc;
+    o.role = gbx_role_parse(e->text[S_F_ROLE]);
+    if (o.role == GBX_ROLE_NONE)
+        return gbx_yaml_fail(&ctx->y, e->f[S_F_ROLE], GBX_E_FIELD_INVALID,
+                             s_setting_of(e, S_F_ROLE),
+                             "must be viewer, operator, approver or admin");
+    gbx_registry_why_t w = {0};
+    rc = gbx_registry_add_operator(ctx->cfg->reg, &o, &w);
+    return rc == GBX_OK ? rc : s_reg_fail(ctx, e, rc, &w);
+}
+
 typedef struct {
     const char *name;
     unsigned allowed, required;
@@ -485,6 +504,8 @@ static const s_list_t s_lists[] = {
          S_BIT(S_F_DESC),
      S_BIT(S_F_CODE) | S_BIT(S_F_VERSION) | S_BIT(S_F_CLASS) | S_BIT(S_F_PROVIDER),
      s_service_entry},
+    {"operators", S_BIT(S_F_ID) | S_BIT(S_F_ROLE) | S_KEYS, S_BIT(S_F_ID) | S_BIT(S_F_ROLE),
+     s_operator_entry},
 };
 #define S_LISTS (sizeof s_lists / sizeof s_lists[0])
 
@@ -835,6 +856,13 @@ static gbx_err_t s_write_whole(const char *dir, const char *name, const char *te
     return rc;
 }
 
+/*  The demo's operators (gbxctl --as ID), one per role but the plain
+    operator's. */
+static const struct {
+    const char *id, *role;
+} s_demo_operators[] = {
+    {"op.admin", "admin"}, {"op.approver", "approver"}, {"op.viewer", "viewer"}};
+
 static gbx_err_t s_demo_keys(const char *keydir, const char *id)
 {
     gbx_identity_t *idn = NULL;
@@ -877,6 +905,9 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
     rc = s_demo_keys(keydir, s_demo_node);
     for (size_t i = 0; rc == GBX_OK && i < sizeof s_demo_agencies / sizeof s_demo_agencies[0]; i++)
         rc = s_demo_keys(keydir, s_demo_agencies[i].id);
+    for (size_t i = 0;
+         rc == GBX_OK && i < sizeof s_demo_operators / sizeof s_demo_operators[0]; i++)
+        rc = s_demo_keys(keydir, s_demo_operators[i].id);
     if (rc != GBX_OK)
         goto out;
 
@@ -911,6 +942,10 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
                 a->id, a->jur, a->city, s_demo_node, a->name, a->id);
     }
     fputs(s_demo_services, f);
+    fputs("  operators:  # gbxctl -c THIS_FILE --as ID (keys/ID.secret)\n", f);
+    for (size_t i = 0; i < sizeof s_demo_operators / sizeof s_demo_operators[0]; i++)
+        fprintf(f, "    - {id: %s, role: %s, pub: keys/%s.pub}\n", s_demo_operators[i].id,
+                s_demo_operators[i].role, s_demo_operators[i].id);
     if (fclose(f) != 0) {
         f = NULL;
         rc = GBX_E_NOMEM;

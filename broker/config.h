@@ -30,6 +30,8 @@
         services:
           - {code: HK-CR-COEXTRACT, version: 1, class: PERSONAL,
              provider: hk.cr, description: "company extract"}
+        operators:                     # the control socket's users (gbxctl)
+          - {id: op.alice, role: approver, pub: keys/op.alice.pub}
 
     Relative paths (settings of type path, and pub:) are relative to the
     directory of the config file; the effective values are the joined paths.

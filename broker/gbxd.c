@@ -44,6 +44,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,7 @@
 #include "chan.h"
 #include "config.h"
 #include "dispatch.h"
+#include "control.h"
 #include "job.h"
 #include "verifier.h"
 #include "writer.h"
@@ -124,9 +127,13 @@ typedef struct {
     int verbose;
     gbx_chan_t *to_verify, *to_writer, *done;
     gbx_dispatch_t *dispatch;
-    int writer_gone;         /* jobs made after the writer stopped are dropped */
-    const char *policy_path; /* node.policy */
-    size_t pipeline;         /* SUBMIT jobs out */
+    int writer_gone;            /* jobs made after the writer stopped are dropped */
+    const char *policy_path;    /* node.policy */
+    const gbx_policy_t *policy; /* in force (the writer's; read-only here) */
+    gbx_policy_t *policy_next;  /* sent to the writer, not yet back */
+    void *ctl_sock;             /* the operators' control socket */
+    gbx_control_t *control;
+    size_t pipeline; /* SUBMIT jobs out */
     uint64_t pipeline_bytes;
     uint64_t received, sent, dropped;
 } s_daemon_t;
@@ -324,15 +331,20 @@ static void s_done(s_daemon_t *d)
     for (size_t i = 0; i < n; i++) {
         gbx_job_t *job = items[i];
         if (job->kind == GBX_JOB_POLICY) {
-            if (job->rc == GBX_OK && job->commit == GBX_OK)
+            if (job->rc == GBX_OK && job->commit == GBX_OK) {
+                d->policy = d->policy_next; /* the writer decides with it now */
                 fprintf(stderr, "GBX-POLICY-LOADED by=%s\n", job->by);
-            else
+            } else {
                 fprintf(stderr, "GBX-POLICY-FAILED by=%s reason=%s\n", job->by,
                         gbx_err_name(job->rc != GBX_OK ? job->rc : job->commit));
+            }
+            d->policy_next = NULL;
+            gbx_control_job_done(d->control, job);
             gbx_job_free(job); /* with the policy it replaced */
             continue;
         }
         if (job->kind != GBX_JOB_SUBMIT) {
+            gbx_control_job_done(d->control, job); /* an operator's, if any */
             gbx_dispatch_done(d->dispatch, job);
             continue;
         }
@@ -442,33 +454,107 @@ static char *s_config_path(const char *cfg, const char *home)
 
 /*  Loads node.policy again and hands it to the writer, which decides with
     it from its next message on (broker/job.h, GBX_JOB_POLICY). An invalid
-    file is refused with its place and the policy in force stays. */
-static void s_reload(s_daemon_t *d)
+    file is refused with its place and the policy in force stays. BY: who
+    asked; RID, TAG: the operator's command that waits for the switch
+    (RID_LEN 0: a signal). One reload at a time. GBX_OK, or the error with
+    ERR filled. */
+static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, size_t rid_len,
+                          uint64_t tag, char *err, size_t errlen)
 {
-    char err[512] = "";
+    err[0] = '\0';
+    if (d->policy_next || d->writer_gone) {
+        snprintf(err, errlen, "a reload is already under way");
+        fprintf(stderr, "GBX-POLICY-REJECTED by=%s error=\"%s\" kept=current\n", by, err);
+        return GBX_E_NOMEM;
+    }
     gbx_policy_t *p = NULL;
-    gbx_err_t rc = gbx_policy_load(d->policy_path, d->reg, &p, err, sizeof err);
+    gbx_err_t rc = gbx_policy_load(d->policy_path, d->reg, &p, err, errlen);
     if (rc != GBX_OK) {
-        fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"%s\" kept=current\n",
-                err[0] ? err : gbx_err_name(rc));
-        return;
+        if (!err[0])
+            snprintf(err, errlen, "%s", gbx_err_name(rc));
+        fprintf(stderr, "GBX-POLICY-REJECTED by=%s error=\"%s\" kept=current\n", by, err);
+        return rc;
     }
     char hash[2 * GBX_HASH_BYTES + 1];
     sodium_bin2hex(hash, sizeof hash, gbx_policy_hash(p), GBX_HASH_BYTES);
     gbx_job_t *job = gbx_job_new(GBX_JOB_POLICY);
-    if (!job || d->writer_gone) {
+    if (!job || rid_len > sizeof job->ctl_rid) {
         gbx_job_free(job);
         gbx_policy_destroy(&p);
-        fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"cannot hand it over\"\n");
-        return;
+        snprintf(err, errlen, "out of memory");
+        return GBX_E_NOMEM;
     }
-    fprintf(stderr, "GBX-POLICY-READ by=signal version=\"%s\" hash=%s rules=%zu\n",
+    fprintf(stderr, "GBX-POLICY-READ by=%s version=\"%s\" hash=%s rules=%zu\n", by,
             gbx_policy_version(p), hash, gbx_policy_rule_count(p));
     job->policy = p;
-    snprintf(job->by, sizeof job->by, "signal");
+    snprintf(job->by, sizeof job->by, "%s", by);
+    memcpy(job->ctl_rid, rid, rid_len);
+    job->ctl_rid_len = rid_len;
+    job->ctl_tag = tag;
     if (gbx_chan_push(d->to_writer, job) != GBX_OK) {
-        fprintf(stderr, "GBX-POLICY-REJECTED by=signal error=\"cannot hand it over\"\n");
         gbx_job_free(job);
+        snprintf(err, errlen, "cannot hand it to the writer");
+        return GBX_E_NOMEM;
+    }
+    d->policy_next = p; /* owned by the job, then by the writer */
+    return GBX_OK;
+}
+
+/* ------------------------------------------------------- control socket */
+
+static int s_ctl_send(void *arg, const uint8_t *rid, size_t rid_len, const char *json, size_t len)
+{
+    s_daemon_t *d = arg;
+    if (zmq_send(d->ctl_sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(d->ctl_sock, json, len, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+static const gbx_policy_t *s_ctl_policy(void *arg, const char **path)
+{
+    s_daemon_t *d = arg;
+    *path = d->policy_path;
+    return d->policy;
+}
+
+static gbx_err_t s_ctl_reload(void *arg, const char *by, const uint8_t *rid, size_t rid_len,
+                              uint64_t tag, char *err, size_t errlen)
+{
+    return s_reload(arg, by, rid, rid_len, tag, err, errlen);
+}
+
+/*  Reads and answers the control socket's waiting requests ([routing id,
+    JSON]); at most 64 per call. */
+static void s_ctl_read(s_daemon_t *d)
+{
+    for (int k = 0; k < 64; k++) {
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&rid, d->ctl_sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&body);
+            return;
+        }
+        int ok = zmq_msg_more(&rid) && zmq_msg_recv(&body, d->ctl_sock, 0) >= 0 &&
+                 !zmq_msg_more(&body) && zmq_msg_size(&rid) <= GBX_JOB_RID_MAX;
+        while (zmq_msg_more(&body) || (!ok && zmq_msg_more(&rid))) { /* drop the rest */
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            int more = zmq_msg_recv(&extra, d->ctl_sock, 0) >= 0 && zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+            if (!more)
+                break;
+        }
+        if (ok) {
+            const char *op = zmq_msg_gets(&body, "User-Id");
+            const char *role = zmq_msg_gets(&body, GBX_ZAP_ROLE_PROPERTY);
+            gbx_control_request(d->control, zmq_msg_data(&rid), zmq_msg_size(&rid), op, role,
+                                zmq_msg_data(&body), zmq_msg_size(&body));
+        }
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
     }
 }
 
@@ -499,7 +585,8 @@ int main(int argc, char **argv)
     gbx_store_t *store = NULL;
     gbx_ingress_t *ing = NULL;
     gbx_policy_t *policy = NULL;
-    void *ctx = NULL, *sock = NULL;
+    void *ctx = NULL, *sock = NULL, *ctl_sock = NULL;
+    gbx_control_t *control = NULL;
     gbx_zap_t *zap = NULL;
     gbx_chan_t *to_verify = NULL, *to_writer = NULL, *done = NULL;
     gbx_dispatch_t *dispatch = NULL;
@@ -628,6 +715,29 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* the operators' control socket: CURVE with operator keys only, on a
+       unix socket only its owner may open */
+    const char *ctl_path = gbx_config_str(cfg, GBX_SETTING_LISTEN_CONTROL);
+    char ctl_ep[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    if (strlen(ctl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        fprintf(stderr, "gbxd: %s: listen.control: %s is longer than a unix socket path may be\n",
+                path, ctl_path);
+        goto out;
+    }
+    snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s", ctl_path);
+    ctl_sock = zmq_socket(ctx, ZMQ_ROUTER);
+    if (!ctl_sock || zmq_setsockopt(ctl_sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(ctl_sock, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(node), GBX_KEY_BYTES) !=
+            0 ||
+        zmq_setsockopt(ctl_sock, ZMQ_ZAP_DOMAIN, GBX_ZAP_DOMAIN_CONTROL,
+                       strlen(GBX_ZAP_DOMAIN_CONTROL)) != 0 ||
+        zmq_setsockopt(ctl_sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_bind(ctl_sock, ctl_ep) != 0 || chmod(ctl_path, 0600) != 0) {
+        fprintf(stderr, "gbxd: %s: listen.control: cannot bind %s: %s\n", path, ctl_ep,
+                zmq_strerror(errno));
+        goto out;
+    }
+
     size_t nthreads = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_VERIFY_THREADS);
     if (gbx_chan_new(&to_verify) != GBX_OK || gbx_chan_new(&to_writer) != GBX_OK ||
         gbx_chan_new(&done) != GBX_OK) {
@@ -644,6 +754,8 @@ int main(int argc, char **argv)
         .to_writer = to_writer,
         .done = done,
         .policy_path = policy_path,
+        .policy = policy,
+        .ctl_sock = ctl_sock,
     };
     gbx_dispatch_opts_t dop = {
         .store = store,
@@ -661,6 +773,19 @@ int main(int argc, char **argv)
     };
     rc = gbx_dispatch_new(&dop, &dispatch);
     d.dispatch = dispatch;
+    gbx_control_opts_t cop = {
+        .registry = reg,
+        .store = store,
+        .dispatch = dispatch,
+        .node_id = node_id,
+        .send = s_ctl_send,
+        .policy = s_ctl_policy,
+        .reload = s_ctl_reload,
+        .arg = &d,
+    };
+    if (rc == GBX_OK)
+        rc = gbx_control_new(&cop, &control);
+    d.control = control;
     if (rc == GBX_OK)
         rc = gbx_verifier_start(&io, nthreads, to_verify, to_writer, &verifier);
     gbx_writer_opts_t wo = {
@@ -690,10 +815,10 @@ int main(int argc, char **argv)
     char phash[2 * GBX_HASH_BYTES + 1];
     sodium_bin2hex(phash, sizeof phash, gbx_policy_hash(policy), GBX_HASH_BYTES);
     fprintf(stderr,
-            "GBX-START node=%s adapter=%s config=%s data=%s verify_threads=%zu policy=%s "
-            "policy_version=\"%s\" policy_hash=%s policy_rules=%zu\n",
-            node_id, endpoint, path, data_dir, nthreads, policy_path, gbx_policy_version(policy),
-            phash, gbx_policy_rule_count(policy));
+            "GBX-START node=%s adapter=%s control=%s config=%s data=%s verify_threads=%zu "
+            "policy=%s policy_version=\"%s\" policy_hash=%s policy_rules=%zu\n",
+            node_id, endpoint, ctl_ep, path, data_dir, nthreads, policy_path,
+            gbx_policy_version(policy), phash, gbx_policy_rule_count(policy));
     printf("gbxd: node %s listening for adapters on %s\n", node_id, endpoint);
     fflush(stdout);
 
@@ -702,9 +827,10 @@ int main(int argc, char **argv)
     while (!s_stop_sig) {
         int full = d.pipeline >= S_PIPELINE_MAX || d.pipeline_bytes >= S_PIPELINE_BYTES;
         gbx_dispatch_pause(dispatch, full);
-        zmq_pollitem_t items[2] = {{sock, 0, full ? 0 : ZMQ_POLLIN, 0},
-                                   {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0}};
-        int r = zmq_poll(items, 2, S_TICK_MS);
+        zmq_pollitem_t items[3] = {{sock, 0, full ? 0 : ZMQ_POLLIN, 0},
+                                   {NULL, gbx_chan_fd(done), ZMQ_POLLIN, 0},
+                                   {ctl_sock, 0, ZMQ_POLLIN, 0}};
+        int r = zmq_poll(items, 3, S_TICK_MS);
         if (r < 0 && errno != EINTR) {
             fprintf(stderr, "gbxd: zmq_poll: %s\n", zmq_strerror(errno));
             code = 1;
@@ -714,8 +840,11 @@ int main(int argc, char **argv)
             s_done(&d);
         if (s_reload_sig) {
             s_reload_sig = 0;
-            s_reload(&d);
+            char err[512];
+            (void)s_reload(&d, "signal", NULL, 0, 0, err, sizeof err);
         }
+        if (r > 0 && (items[2].revents & ZMQ_POLLIN))
+            s_ctl_read(&d);
         /* drain what is waiting, but look at the stop flag between messages */
         for (int k = 0; r > 0 && (items[0].revents & ZMQ_POLLIN) && k < 1024 && !s_stop_sig &&
                         d.pipeline < S_PIPELINE_MAX && d.pipeline_bytes < S_PIPELINE_BYTES;
@@ -778,6 +907,9 @@ out:
     /* CURVE server sockets close before the ZAP handler goes */
     if (sock)
         zmq_close(sock);
+    if (ctl_sock)
+        zmq_close(ctl_sock);
+    gbx_control_destroy(&control);
     gbx_zap_destroy(&zap);
     if (ctx)
         zmq_ctx_term(ctx);

@@ -18,8 +18,10 @@ typedef struct {
 } s_vec_t;
 
 struct gbx_registry {
-    s_vec_t nodes, agencies, services;
+    s_vec_t nodes, agencies, services, operators;
 };
+
+static const char *const s_roles[] = {NULL, "viewer", "operator", "approver", "admin"};
 
 static const char *const s_gd_cities[] = {"guangzhou", "shenzhen", "zhuhai",
                                           "foshan",    "huizhou",  "dongguan",
@@ -89,6 +91,7 @@ void gbx_registry_destroy(gbx_registry_t **self_p)
     s_vec_free(&self->nodes);
     s_vec_free(&self->agencies);
     s_vec_free(&self->services);
+    s_vec_free(&self->operators);
     free(self);
     *self_p = NULL;
 }
@@ -111,6 +114,10 @@ static gbx_err_t s_check_party(const gbx_registry_t *self, const char *what, con
     if (gbx_registry_by_curve(self, pub->curve_pk, &a, &n))
         return s_why(why, GBX_E_FIELD_INVALID, "curve", "CURVE key already used by %s %s",
                      a ? "agency" : "node", a ? a->id : n->id);
+    const gbx_operator_t *o = gbx_registry_operator_by_curve(self, pub->curve_pk);
+    if (o)
+        return s_why(why, GBX_E_FIELD_INVALID, "curve", "CURVE key already used by operator %s",
+                     o->id);
     return GBX_OK;
 }
 
@@ -149,6 +156,69 @@ gbx_err_t gbx_registry_add_agency(gbx_registry_t *self, const gbx_agency_t *agen
                      agency->node);
     rc = s_vec_push(&self->agencies, agency, sizeof *agency);
     return rc == GBX_OK ? rc : s_why(why, rc, "id", "out of memory");
+}
+
+gbx_err_t gbx_registry_add_operator(gbx_registry_t *self, const gbx_operator_t *op,
+                                    gbx_registry_why_t *why)
+{
+    if (!self || !op)
+        return s_why(why, GBX_E_ARG, "id", "no registry or no operator");
+    /* an operator stands on no side of the boundary: any valid one will do */
+    gbx_err_t rc = s_check_party(self, "operator", op->id, GBX_JUR_HK, &op->pub, why);
+    if (rc != GBX_OK)
+        return rc;
+    if (gbx_registry_operator(self, op->id))
+        return s_why(why, GBX_E_FIELD_INVALID, "id", "duplicate id %s", op->id);
+    if (!gbx_role_name(op->role))
+        return s_why(why, GBX_E_FIELD_INVALID, "role",
+                     "must be viewer, operator, approver or admin");
+    rc = s_vec_push(&self->operators, op, sizeof *op);
+    return rc == GBX_OK ? rc : s_why(why, rc, "id", "out of memory");
+}
+
+const gbx_operator_t *gbx_registry_operator(const gbx_registry_t *self, const char *id)
+{
+    for (size_t i = 0; self && id && i < self->operators.count; i++) {
+        const gbx_operator_t *o = self->operators.items[i];
+        if (strcmp(o->id, id) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+const gbx_operator_t *gbx_registry_operator_by_curve(const gbx_registry_t *self,
+                                                     const uint8_t curve_pk[GBX_KEY_BYTES])
+{
+    for (size_t i = 0; self && curve_pk && i < self->operators.count; i++) {
+        const gbx_operator_t *o = self->operators.items[i];
+        if (sodium_memcmp(o->pub.curve_pk, curve_pk, GBX_KEY_BYTES) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+size_t gbx_registry_operator_count(const gbx_registry_t *self)
+{
+    return self ? self->operators.count : 0;
+}
+
+const gbx_operator_t *gbx_registry_operator_at(const gbx_registry_t *self, size_t index)
+{
+    return self && index < self->operators.count ? self->operators.items[index] : NULL;
+}
+
+const char *gbx_role_name(gbx_role_t role)
+{
+    return (int)role > 0 && (size_t)role < sizeof s_roles / sizeof s_roles[0] ? s_roles[role]
+                                                                               : NULL;
+}
+
+gbx_role_t gbx_role_parse(const char *text)
+{
+    for (size_t i = 1; text && i < sizeof s_roles / sizeof s_roles[0]; i++)
+        if (strcmp(text, s_roles[i]) == 0)
+            return (gbx_role_t)i;
+    return GBX_ROLE_NONE;
 }
 
 gbx_err_t gbx_registry_add_service(gbx_registry_t *self, const gbx_service_t *service,

@@ -11,6 +11,8 @@
                 among all nodes and agencies
       agencies  as nodes, plus: city "hong-kong" for HK, one of the nine GBA
                 cities for GD (gbx_city_valid); the serving node already added
+      operators valid id, unique among operators, nodes and agencies; a
+                role (gbx_role_t); CURVE key unique among all entries
       services  code [A-Z0-9-], 1..63 chars; version >= 1; data class
                 PUBLIC..CORE; (code, version) unique; provider agency already
                 added
@@ -54,6 +56,23 @@ typedef struct {
     gbx_pubid_t pub;             /* pub.id must equal id */
 } gbx_agency_t;
 
+/*  What an operator may do at the control socket (broker/control.h says
+    which command needs which role): */
+typedef enum {
+    GBX_ROLE_NONE = 0,
+    GBX_ROLE_VIEWER,   /* read: status, policy, holds, queues */
+    GBX_ROLE_OPERATOR, /* + run the node (reload, drain, dead letters) */
+    GBX_ROLE_APPROVER, /* + decide held messages */
+    GBX_ROLE_ADMIN,    /* everything */
+} gbx_role_t;
+
+/*  A person (or script) at the control socket, known by its CURVE key. */
+typedef struct {
+    char id[GBX_ID_MAX + 1];
+    gbx_role_t role;
+    gbx_pubid_t pub; /* pub.id must equal id; only curve_pk is used */
+} gbx_operator_t;
+
 typedef struct {
     char code[GBX_SERVICE_CODE_MAX + 1];
     uint32_t version;
@@ -96,6 +115,19 @@ const gbx_service_t *gbx_registry_service(const gbx_registry_t *self, const char
     does not care) and returns 1, or sets both to NULL and returns 0. */
 int gbx_registry_by_curve(const gbx_registry_t *self, const uint8_t curve_pk[GBX_KEY_BYTES],
                           const gbx_agency_t **agency_out, const gbx_node_t **node_out);
+
+gbx_err_t gbx_registry_add_operator(gbx_registry_t *self, const gbx_operator_t *op,
+                                    gbx_registry_why_t *why);
+const gbx_operator_t *gbx_registry_operator(const gbx_registry_t *self, const char *id);
+/*  The operator whose CURVE key is CURVE_PK, or NULL. */
+const gbx_operator_t *gbx_registry_operator_by_curve(const gbx_registry_t *self,
+                                                     const uint8_t curve_pk[GBX_KEY_BYTES]);
+size_t gbx_registry_operator_count(const gbx_registry_t *self);
+const gbx_operator_t *gbx_registry_operator_at(const gbx_registry_t *self, size_t index);
+/*  "viewer", "operator", "approver", "admin"; NULL for anything else. */
+const char *gbx_role_name(gbx_role_t role);
+/*  The name to the role; GBX_ROLE_NONE when TEXT is none. */
+gbx_role_t gbx_role_parse(const char *text);
 
 /*  Iteration in the order of adding: index < count, else NULL. */
 size_t gbx_registry_node_count(const gbx_registry_t *self);

@@ -57,6 +57,21 @@ static s_verdict_t s_decide(const gbx_zap_t *self, zmq_msg_t *f)
         v.text = "mechanism not allowed";
         return v;
     }
+    if (s_frame_is(&f[S_F_DOMAIN], GBX_ZAP_DOMAIN_CONTROL)) { /* operators only */
+        const gbx_operator_t *op =
+            gbx_registry_operator_by_curve(self->reg, zmq_msg_data(&f[S_F_CREDENTIALS]));
+        if (!op) {
+            int other = gbx_registry_by_curve(self->reg, zmq_msg_data(&f[S_F_CREDENTIALS]),
+                                              NULL, NULL);
+            v.text = other ? "wrong role" : "unknown key";
+            return v;
+        }
+        v.status = "200";
+        v.text = "OK";
+        v.user_id = op->id;
+        v.role = gbx_role_name(op->role);
+        return v;
+    }
     int want_agency = 1, want_node = 1;
     if (s_frame_is(&f[S_F_DOMAIN], GBX_ZAP_DOMAIN_ADAPTER))
         want_node = 0;
@@ -69,7 +84,9 @@ static s_verdict_t s_decide(const gbx_zap_t *self, zmq_msg_t *f)
     const gbx_agency_t *agency = NULL;
     const gbx_node_t *node = NULL;
     if (!gbx_registry_by_curve(self->reg, zmq_msg_data(&f[S_F_CREDENTIALS]), &agency, &node)) {
-        v.text = "unknown key";
+        v.text = gbx_registry_operator_by_curve(self->reg, zmq_msg_data(&f[S_F_CREDENTIALS]))
+                     ? "wrong role"
+                     : "unknown key";
         return v;
     }
     if ((agency && !want_agency) || (node && !want_node)) {

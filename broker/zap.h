@@ -18,7 +18,10 @@
 
     Decisions, per request:
       domain    GBX_ZAP_DOMAIN_ADAPTER admits agency keys only,
-                GBX_ZAP_DOMAIN_PEER node keys only, GBX_ZAP_DOMAIN ("gbx")
+                GBX_ZAP_DOMAIN_PEER node keys only, GBX_ZAP_DOMAIN_CONTROL
+                operator keys only (User-Id = the operator's id, "X-Gbx-Role"
+                = its role: viewer, operator, approver, admin),
+                GBX_ZAP_DOMAIN ("gbx")
                 either kind (the role tells them apart). Any other domain,
                 including none, is refused (400 "unknown domain").
       CURVE     a 32-byte client key that gbx_registry_by_curve knows:
@@ -59,6 +62,7 @@
 #define GBX_ZAP_DOMAIN         "gbx"         /* agencies and nodes */
 #define GBX_ZAP_DOMAIN_ADAPTER "gbx.adapter" /* agencies only */
 #define GBX_ZAP_DOMAIN_PEER    "gbx.peer"    /* nodes only */
+#define GBX_ZAP_DOMAIN_CONTROL "gbx.control" /* operators only (broker/control.h) */
 #define GBX_ZAP_ROLE_PROPERTY  "X-Gbx-Role"  /* "agency" or "node" */
 #define GBX_ZAP_MAX_FRAMES     16            /* more: malformed */
 

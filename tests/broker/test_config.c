@@ -381,6 +381,9 @@ static void test_write_default_round_trips(void **state)
     assert_int_equal(gbx_registry_node_count(reg), 1);
     assert_int_equal(gbx_registry_agency_count(reg), 17); /* shared/domain/services.md */
     assert_int_equal(gbx_registry_service_count(reg), 12);
+    assert_int_equal(gbx_registry_operator_count(reg), 3);
+    assert_int_equal(gbx_registry_operator(reg, "op.approver")->role, GBX_ROLE_APPROVER);
+    assert_int_equal(gbx_registry_operator(reg, "op.admin")->role, GBX_ROLE_ADMIN);
     assert_string_equal(gbx_registry_agency(reg, "gd.qh-amr")->city, "shenzhen");
     assert_int_equal(gbx_registry_agency(reg, "gd.tax")->jurisdiction, GBX_JUR_GD);
     assert_int_equal(gbx_registry_service(reg, "HK-EHR-SUMMARY", 1)->data_class,

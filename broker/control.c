@@ -1,0 +1,506 @@
+/*  control.c: owns the operators' commands: parsing, roles, answers
+    (control.h). */
+#include "control.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <sodium.h>
+
+#include "queue.h"
+
+#define S_LIST_MAX 1000 /* held messages listed at most */
+
+struct gbx_control {
+    gbx_control_opts_t o;
+    uint64_t started_mono_ms;
+};
+
+typedef struct {
+    gbx_control_t *self;
+    const uint8_t *rid;
+    size_t rid_len;
+    json_int_t tag;
+    const char *op;
+    gbx_role_t role;
+    json_t *args;
+} s_req_t;
+
+/* ---------------------------------------------------------------- answers */
+
+static uint64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t s_real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*  Sends ANSWER (stolen) with TAG to RID. */
+static void s_send(gbx_control_t *self, const uint8_t *rid, size_t rid_len, json_int_t tag,
+                   json_t *answer)
+{
+    if (!answer)
+        return;
+    json_object_set_new(answer, "tag", json_integer(tag));
+    char *text = json_dumps(answer, JSON_COMPACT);
+    json_decref(answer);
+    if (text)
+        (void)self->o.send(self->o.arg, rid, rid_len, text, strlen(text));
+    free(text);
+}
+
+static void s_ok(const s_req_t *r, json_t *data)
+{
+    s_send(r->self, r->rid, r->rid_len, r->tag,
+           json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_object()));
+}
+
+static void s_fail_to(gbx_control_t *self, const uint8_t *rid, size_t rid_len, json_int_t tag,
+                      const char *error, const char *detail)
+{
+    s_send(self, rid, rid_len, tag,
+           json_pack("{s:b, s:s, s:s}", "ok", 0, "error", error, "detail", detail ? detail : ""));
+}
+
+static void s_fail(const s_req_t *r, const char *error, const char *detail)
+{
+    s_fail_to(r->self, r->rid, r->rid_len, r->tag, error, detail);
+}
+
+static json_t *s_hex(const uint8_t *bin, size_t len)
+{
+    char hex[2 * 64 + 1];
+    sodium_bin2hex(hex, sizeof hex, bin, len < 64 ? len : 64);
+    return json_string(hex);
+}
+
+/* ------------------------------------------------------------------ policy */
+
+static const gbx_policy_t *s_policy(gbx_control_t *self, const char **path)
+{
+    *path = "";
+    return self->o.policy ? self->o.policy(self->o.arg, path) : NULL;
+}
+
+static json_t *s_policy_json(const gbx_policy_t *p, const char *path)
+{
+    if (!p)
+        return json_pack("{s:s}", "version", "none (every message allowed)");
+    return json_pack("{s:s, s:o, s:I, s:s}", "version", gbx_policy_version(p), "hash",
+                     s_hex(gbx_policy_hash(p), GBX_HASH_BYTES), "rules",
+                     (json_int_t)gbx_policy_rule_count(p), "file", path);
+}
+
+static void s_status(const s_req_t *r)
+{
+    const char *path;
+    const gbx_policy_t *p = s_policy(r->self, &path);
+    s_ok(r, json_pack("{s:s, s:I, s:o, s:s, s:s}", "node", r->self->o.node_id, "uptime_ms",
+                      (json_int_t)(s_mono_ms() - r->self->started_mono_ms), "policy",
+                      s_policy_json(p, path), "operator", r->op, "role", gbx_role_name(r->role)));
+}
+
+static void s_policy_show(const s_req_t *r)
+{
+    const char *path;
+    const gbx_policy_t *p = s_policy(r->self, &path);
+    s_ok(r, s_policy_json(p, path));
+}
+
+/*  Reads counter KEY from the store (what is committed). */
+static gbx_err_t s_counter(void *arg, const char *key, uint64_t *value)
+{
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    *value = 0;
+    gbx_err_t rc = gbx_store_get(arg, GBX_KS_COUNTERS, key, strlen(key), &v, &vlen);
+    if (rc == GBX_OK && v && vlen == 8)
+        for (size_t i = 0; i < 8; i++)
+            *value = *value << 8 | v[i];
+    free(v);
+    return rc;
+}
+
+/*  An enum field of ARGS by its .proto name into *OUT; 0 when absent
+    (*OUT kept), -1 when not a name of D. */
+static int s_enum_arg(json_t *args, const char *key, const ProtobufCEnumDescriptor *d, int *out)
+{
+    json_t *v = json_object_get(args, key);
+    if (!v)
+        return 0;
+    const ProtobufCEnumValue *e =
+        json_is_string(v) ? protobuf_c_enum_descriptor_get_value_by_name(d, json_string_value(v))
+                          : NULL;
+    if (!e)
+        return -1;
+    *out = e->value;
+    return 0;
+}
+
+static const char *s_str_arg(json_t *args, const char *key)
+{
+    json_t *v = json_object_get(args, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void s_policy_check(const s_req_t *r)
+{
+    const char *path;
+    const gbx_policy_t *p = s_policy(r->self, &path);
+    if (!p) {
+        s_fail(r, "BAD_REQUEST", "no policy is loaded");
+        return;
+    }
+    gbx_header_t h = GBX__V1__HEADER__INIT;
+    uint64_t now = s_real_ms();
+    h.from_agency = (char *)s_str_arg(r->args, "from");
+    h.to_agency = (char *)s_str_arg(r->args, "to");
+    h.service_code = (char *)s_str_arg(r->args, "service");
+    if (!h.from_agency || !h.to_agency || !h.service_code) {
+        s_fail(r, "BAD_REQUEST", "from, to and service are required");
+        return;
+    }
+    static const char *const texts[] = {"purpose",       "case_ref",    "end_user",
+                                        "route_ref",     "consent_ref", "impact_ref",
+                                        "agreement_ref", "release_ref"};
+    char **fields[] = {&h.purpose_code,  &h.case_ref,
+                       &h.end_user_ref,  &h.legal_route_ref,
+                       &h.consent_ref,   &h.impact_assessment_ref,
+                       &h.agreement_ref, &h.release_authority_ref};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *t = s_str_arg(r->args, texts[i]);
+        *fields[i] = (char *)(t ? t : "");
+    }
+    int kind = GBX__V1__MESSAGE_KIND__REQUEST, marking = GBX__V1__HK_MARKING__UNCLASSIFIED;
+    int route = GBX__V1__LEGAL_ROUTE__LEGAL_ROUTE_NONE, consent = 0, cls = 0;
+    const gbx_service_t *svc = NULL;
+    json_int_t version = json_integer_value(json_object_get(r->args, "version"));
+    h.service_version = version > 0 && version <= UINT32_MAX ? (uint32_t)version : 1;
+    svc = gbx_registry_service(r->self->o.registry, h.service_code, h.service_version);
+    cls = svc ? (int)svc->data_class : GBX__V1__DATA_CLASS__PERSONAL;
+    if (s_enum_arg(r->args, "kind", &gbx__v1__message_kind__descriptor, &kind) ||
+        s_enum_arg(r->args, "class", &gbx__v1__data_class__descriptor, &cls) ||
+        s_enum_arg(r->args, "marking", &gbx__v1__hk_marking__descriptor, &marking) ||
+        s_enum_arg(r->args, "route", &gbx__v1__legal_route__descriptor, &route) ||
+        s_enum_arg(r->args, "consent", &gbx__v1__consent_type__descriptor, &consent)) {
+        s_fail(r, "BAD_REQUEST",
+               "kind, class, marking, route or consent is not a name of the "
+               "protocol (proto/gbx/v1/envelope.proto)");
+        return;
+    }
+    h.kind = (Gbx__V1__MessageKind)kind;
+    h.data_class = (Gbx__V1__DataClass)cls;
+    h.hk_marking = (Gbx__V1__HkMarking)marking;
+    h.legal_route = (Gbx__V1__LegalRoute)route;
+    h.consent_type = (Gbx__V1__ConsentType)consent;
+    json_t *sc = json_object_get(r->args, "subjects");
+    h.subject_count = json_is_integer(sc) ? (uint32_t)json_integer_value(sc) : 1;
+    json_t *pl = json_object_get(r->args, "payload_bytes");
+    h.payload_length = json_is_integer(pl) ? (uint64_t)json_integer_value(pl) : 1024;
+    json_t *ttl = json_object_get(r->args, "ttl_ms");
+    h.created_at_ms = now;
+    h.expires_at_ms = now + (json_is_integer(ttl) ? (uint64_t)json_integer_value(ttl) : 3600000);
+    gbx_decision_t d;
+    gbx_err_t rc =
+        gbx_policy_decide(p, r->self->o.registry, &h, now, s_counter, r->self->o.store, &d);
+    if (rc != GBX_OK) {
+        s_fail(r, "INTERNAL", gbx_err_name(rc));
+        return;
+    }
+    json_t *counts = json_array();
+    for (size_t i = 0; i < d.n_counts; i++) {
+        uint64_t cur = 0;
+        (void)s_counter(r->self->o.store, d.counts[i].key, &cur);
+        json_array_append_new(counts,
+                              json_pack("{s:s, s:I, s:I}", "key", d.counts[i].key, "now",
+                                        (json_int_t)cur, "add", (json_int_t)d.counts[i].add));
+    }
+    s_ok(r, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o}", "outcome", gbx_outcome_name(d.outcome),
+                      "reason", gbx_err_name(d.reason), "rule_id", d.rule_id, "rule_version",
+                      (json_int_t)d.rule_version, "why", d.why, "policy_hash",
+                      s_hex(d.policy_hash, GBX_HASH_BYTES), "counts", counts));
+}
+
+static void s_policy_reload(const s_req_t *r)
+{
+    char err[512] = "";
+    gbx_err_t rc = r->self->o.reload ? r->self->o.reload(r->self->o.arg, r->op, r->rid, r->rid_len,
+                                                         (uint64_t)r->tag, err, sizeof err)
+                                     : GBX_E_STATE;
+    if (rc != GBX_OK) /* else: answered when the writer switched */
+        s_fail(r, rc == GBX_E_NOMEM ? "BUSY" : "POLICY_INVALID", err[0] ? err : gbx_err_name(rc));
+}
+
+/* ------------------------------------------------------------------- holds */
+
+/*  Calls FN for each held message (at most S_LIST_MAX); stops when it
+    returns nonzero. */
+typedef int (*s_held_fn)(void *arg, const char *dest, uint64_t seq, uint64_t until,
+                         const gbx_qentry_t *e);
+
+static gbx_err_t s_each_held(gbx_control_t *self, s_held_fn fn, void *arg)
+{
+    gbx_store_iter_t *it = NULL;
+    gbx_err_t rc = gbx_store_iter_new(self->o.store, GBX_KS_HELD, NULL, 0, &it);
+    if (rc != GBX_OK)
+        return rc;
+    for (size_t n = 0; gbx_store_iter_valid(it) && n < S_LIST_MAX; gbx_store_iter_next(it), n++) {
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        const uint8_t *zero = memchr(k, 0, kl);
+        uint64_t until = 0;
+        gbx_qentry_t e;
+        if (!zero || (size_t)(k + kl - zero) != 1 + GBX_STORE_SEQ_KEY_BYTES ||
+            (size_t)(zero - k) > GBX_ID_MAX || gbx_held_decode(v, vl, &until, &e) != GBX_OK)
+            continue;
+        char dest[GBX_ID_MAX + 1];
+        memcpy(dest, k, (size_t)(zero - k));
+        dest[zero - k] = 0;
+        if (fn(arg, dest, gbx_store_seq_from_key(zero + 1), until, &e))
+            break;
+    }
+    rc = gbx_store_iter_error(it);
+    gbx_store_iter_destroy(&it);
+    return rc;
+}
+
+static int s_list_one(void *arg, const char *dest, uint64_t seq, uint64_t until,
+                      const gbx_qentry_t *e)
+{
+    json_array_append_new(
+        arg, json_pack("{s:o, s:I, s:s, s:s, s:I, s:I, s:I}", "message_id",
+                       s_hex(e->message_id, GBX_MSG_ID_BYTES), "seq", (json_int_t)seq, "from",
+                       e->from, "to", dest, "payload_bytes", (json_int_t)e->payload, "until_ms",
+                       (json_int_t)until, "expires_at_ms", (json_int_t)e->expires_at_ms));
+    return 0;
+}
+
+static void s_holds_list(const s_req_t *r)
+{
+    json_t *list = json_array();
+    gbx_err_t rc = s_each_held(r->self, s_list_one, list);
+    if (rc != GBX_OK) {
+        json_decref(list);
+        s_fail(r, "INTERNAL", gbx_err_name(rc));
+        return;
+    }
+    s_ok(r, json_pack("{s:o}", "holds", list));
+}
+
+typedef struct {
+    uint8_t id[GBX_MSG_ID_BYTES];
+    char dest[GBX_ID_MAX + 1];
+    uint64_t seq;
+    int found;
+} s_find_t;
+
+static int s_find_one(void *arg, const char *dest, uint64_t seq, uint64_t until,
+                      const gbx_qentry_t *e)
+{
+    (void)until;
+    s_find_t *f = arg;
+    if (memcmp(f->id, e->message_id, GBX_MSG_ID_BYTES) != 0)
+        return 0;
+    snprintf(f->dest, sizeof f->dest, "%s", dest);
+    f->seq = seq;
+    f->found = 1;
+    return 1;
+}
+
+static void s_holds_decide(const s_req_t *r, int approve)
+{
+    const char *id = s_str_arg(r->args, "id"), *comment = s_str_arg(r->args, "comment");
+    s_find_t f = {.found = 0};
+    size_t bin_len = 0;
+    if (!id || sodium_hex2bin(f.id, sizeof f.id, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
+        bin_len != GBX_MSG_ID_BYTES) {
+        s_fail(r, "BAD_REQUEST", "id: the held message's id, 32 hex digits");
+        return;
+    }
+    if (!approve && (!comment || !*comment)) {
+        s_fail(r, "BAD_REQUEST", "comment: a rejection says why");
+        return;
+    }
+    if (comment && strlen(comment) > 1024) {
+        s_fail(r, "BAD_REQUEST", "comment: at most 1024 bytes");
+        return;
+    }
+    gbx_err_t rc = s_each_held(r->self, s_find_one, &f);
+    if (rc != GBX_OK) {
+        s_fail(r, "INTERNAL", gbx_err_name(rc));
+        return;
+    }
+    if (!f.found) {
+        s_fail(r, "NOT_FOUND", "no held message with that id");
+        return;
+    }
+    gbx_job_t *job = gbx_job_new(approve ? GBX_JOB_RELEASE : GBX_JOB_REFUSE);
+    if (!job || (comment && !(job->comment = strdup(comment))) ||
+        r->rid_len > sizeof job->ctl_rid) {
+        gbx_job_free(job);
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    snprintf(job->dest, sizeof job->dest, "%s", f.dest);
+    job->seq = f.seq;
+    job->reason = GBX_E_HOLD_REJECTED;
+    snprintf(job->by, sizeof job->by, "%s", r->op);
+    memcpy(job->ctl_rid, r->rid, r->rid_len);
+    job->ctl_rid_len = r->rid_len;
+    job->ctl_tag = (uint64_t)r->tag;
+    gbx_dispatch_give(r->self->o.dispatch, job); /* answered in gbx_control_job_done */
+}
+
+static void s_holds_approve(const s_req_t *r)
+{
+    s_holds_decide(r, 1);
+}
+
+static void s_holds_reject(const s_req_t *r)
+{
+    s_holds_decide(r, 0);
+}
+
+void gbx_control_job_done(gbx_control_t *self, const gbx_job_t *job)
+{
+    if (!self || !job || !job->ctl_rid_len)
+        return;
+    json_int_t tag = (json_int_t)job->ctl_tag;
+    if (job->commit != GBX_OK) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->commit));
+        return;
+    }
+    if (job->kind == GBX_JOB_POLICY) {
+        const char *path;
+        const gbx_policy_t *p = s_policy(self, &path);
+        if (job->rc != GBX_OK)
+            s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->rc));
+        else
+            s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+                   json_pack("{s:b, s:o}", "ok", 1, "data", s_policy_json(p, path)));
+        return;
+    }
+    if (job->rc == GBX_E_STATE) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "NOT_HELD",
+                  "no longer held: decided or timed out meanwhile");
+        return;
+    }
+    if (job->rc == GBX_E_EXPIRED) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "EXPIRED",
+                  "the message has expired; the node refuses it");
+        return;
+    }
+    if (job->rc != GBX_OK) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->rc));
+        return;
+    }
+    s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+           json_pack("{s:b, s:{s:o, s:I, s:s, s:s, s:s}}", "ok", 1, "data", "message_id",
+                     s_hex(job->entry.message_id, GBX_MSG_ID_BYTES), "seq", (json_int_t)job->seq,
+                     "from", job->entry.from, "to", job->dest, "decision",
+                     job->kind == GBX_JOB_RELEASE ? "approved" : "rejected"));
+}
+
+/* ---------------------------------------------------------------- requests */
+
+typedef struct {
+    const char *cmd;
+    gbx_role_t least; /* the lowest role that may; admin may all */
+    gbx_role_t also;  /* another role that may (or NONE) */
+    void (*fn)(const s_req_t *r);
+} s_cmd_t;
+
+static const s_cmd_t s_cmds[] = {
+    {"status", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_status},
+    {"policy.show", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_policy_show},
+    {"policy.check", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_policy_check},
+    {"policy.reload", GBX_ROLE_OPERATOR, GBX_ROLE_OPERATOR, s_policy_reload},
+    {"holds.list", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_holds_list},
+    {"holds.approve", GBX_ROLE_APPROVER, GBX_ROLE_APPROVER, s_holds_approve},
+    {"holds.reject", GBX_ROLE_APPROVER, GBX_ROLE_APPROVER, s_holds_reject},
+};
+
+/*  Viewer commands: any role. Others: the one role named, and admin. */
+static int s_allowed(const s_cmd_t *c, gbx_role_t role)
+{
+    if (role == GBX_ROLE_ADMIN)
+        return 1;
+    if (c->also == GBX_ROLE_NONE)
+        return role >= c->least;
+    return role == c->also;
+}
+
+void gbx_control_request(gbx_control_t *self, const uint8_t *rid, size_t rid_len, const char *op_id,
+                         const char *role, const uint8_t *body, size_t len)
+{
+    if (!self || !rid)
+        return;
+    json_error_t jerr;
+    json_t *req = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_int_t tag = json_integer_value(json_object_get(req, "tag"));
+    s_req_t r = {.self = self,
+                 .rid = rid,
+                 .rid_len = rid_len,
+                 .tag = tag,
+                 .op = op_id ? op_id : "",
+                 .role = gbx_role_parse(role)};
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    r.args = json_object_get(req, "args");
+    if (!req || !json_is_object(req) || !cmd || (r.args && !json_is_object(r.args))) {
+        s_fail(&r, "BAD_REQUEST", req ? "expected {\"tag\", \"cmd\", \"args\"}" : jerr.text);
+        json_decref(req);
+        return;
+    }
+    json_t *empty = NULL;
+    if (!r.args)
+        r.args = empty = json_object();
+    const s_cmd_t *c = NULL;
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0] && !c; i++)
+        if (strcmp(s_cmds[i].cmd, cmd) == 0)
+            c = &s_cmds[i];
+    if (!c) {
+        s_fail(&r, "BAD_REQUEST", "unknown command");
+    } else if (r.role == GBX_ROLE_NONE || !r.op[0] || !s_allowed(c, r.role)) {
+        fprintf(stderr, "GBX-CONTROL-REFUSED operator=%s role=%s cmd=%s\n", r.op,
+                gbx_role_name(r.role) ? gbx_role_name(r.role) : "-", c->cmd);
+        s_fail(&r, "NOT_AUTHORIZED", "your role may not do this");
+    } else {
+        c->fn(&r);
+    }
+    json_decref(empty);
+    json_decref(req);
+}
+
+gbx_err_t gbx_control_new(const gbx_control_opts_t *opts, gbx_control_t **out)
+{
+    if (!opts || !out || !opts->registry || !opts->store || !opts->dispatch || !opts->send ||
+        !opts->node_id)
+        return GBX_E_ARG;
+    gbx_control_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return GBX_E_NOMEM;
+    self->o = *opts;
+    self->started_mono_ms = s_mono_ms();
+    *out = self;
+    return GBX_OK;
+}
+
+void gbx_control_destroy(gbx_control_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
