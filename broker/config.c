@@ -941,11 +941,11 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
                 "      name: \"%s\"\n      pub: keys/%s.pub\n",
                 a->id, a->jur, a->city, s_demo_node, a->name, a->id);
     }
-    fputs(s_demo_services, f);
     fputs("  operators:  # gbxctl -c THIS_FILE --as ID (keys/ID.secret)\n", f);
     for (size_t i = 0; i < sizeof s_demo_operators / sizeof s_demo_operators[0]; i++)
         fprintf(f, "    - {id: %s, role: %s, pub: keys/%s.pub}\n", s_demo_operators[i].id,
                 s_demo_operators[i].role, s_demo_operators[i].id);
+    fputs(s_demo_services, f); /* last: tests append services of their own */
     if (fclose(f) != 0) {
         f = NULL;
         rc = GBX_E_NOMEM;
