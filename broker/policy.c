@@ -19,6 +19,7 @@
 #define S_UTC8_MS     INT64_C(28800000) /* HK and Guangdong: UTC+8, no summer time */
 #define S_DAY_NONE_LO INT64_MIN
 #define S_DAY_NONE_HI INT64_MAX
+#define S_ALL_ROUTES  "ALL_ROUTES" /* the route part of a counter of every route */
 
 /* Directions: bits of s_rule_t.dir_mask. */
 enum { S_HK_TO_GD = 1, S_GD_TO_HK = 2, S_WITHIN_HK = 4, S_WITHIN_GD = 8 };
@@ -46,8 +47,8 @@ typedef struct {
     int enabled;
     int64_t from_day, until_day;
     /* match */
-    unsigned dir_mask, kind_mask, class_mask, marking_mask; /* 0 = any */
-    s_set_t requester, provider, services;
+    unsigned dir_mask, kind_mask, class_mask, marking_mask, mroute_mask; /* 0 = any */
+    s_set_t requester, provider, exporter, services;
     char **purposes;
     size_t n_purposes; /* 0 = any */
     /* require */
@@ -59,7 +60,7 @@ typedef struct {
     size_t n_cities;
     /* volume */
     uint64_t subjects_per_year, messages_per_day; /* 0 = no cap */
-    int per_class;
+    int per_class, across_routes;
     gbx_outcome_t at_cap;
     gbx_outcome_t outcome;
     char *reason;
@@ -83,6 +84,7 @@ struct gbx_policy {
     size_t **by_service; /* per service index: rule indices, file order */
     size_t *n_by_service;
     int count_subjects, count_messages; /* some rule caps them */
+    int count_across;                   /* some rule's caps count every route */
 };
 
 /* ---------------------------------------------------------------- names */
@@ -539,8 +541,8 @@ static gbx_err_t s_match(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
 {
     static const char *const keys[] = {"direction",       "requester", "provider", "service",
                                        "service_version", "kind",      "class",    "marking",
-                                       "purpose",         NULL};
-    struct fy_node *v[9];
+                                       "purpose",         "exporter",  "route",    NULL};
+    struct fy_node *v[11];
     gbx_err_t rc = s_keys(c, map, "match", keys, v);
     s_mask_arg_t dir = {
         .names = s_dir_names, .n_names = 4, .mask = &r->dir_mask, .setting = "match.direction"};
@@ -578,6 +580,10 @@ static gbx_err_t s_match(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
     s_strings_arg_t pa = {.list = &r->purposes, .n = &r->n_purposes, .setting = "match.purpose"};
     if (rc == GBX_OK && v[8])
         rc = s_items(c, v[8], "match.purpose", s_string_item, &pa);
+    if (rc == GBX_OK && v[9])
+        rc = s_agencies(c, v[9], "match.exporter", &r->exporter);
+    if (rc == GBX_OK && v[10])
+        rc = s_mask(c, v[10], "match.route", &gbx__v1__legal_route__descriptor, 0, &r->mroute_mask);
     return rc;
 }
 
@@ -645,9 +651,9 @@ static gbx_err_t s_require(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
 
 static gbx_err_t s_volume(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
 {
-    static const char *const keys[] = {"subjects_per_year", "messages_per_day", "per_class",
-                                       "at_cap", NULL};
-    struct fy_node *v[4];
+    static const char *const keys[] = {
+        "subjects_per_year", "messages_per_day", "per_class", "at_cap", "across_routes", NULL};
+    struct fy_node *v[5];
     int64_t n = 0;
     gbx_err_t rc = s_keys(c, map, "volume", keys, v);
     if (rc == GBX_OK && v[0] &&
@@ -660,6 +666,8 @@ static gbx_err_t s_volume(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
         r->messages_per_day = (uint64_t)n;
     if (rc == GBX_OK && v[2])
         rc = s_bool(c, v[2], "volume.per_class", &r->per_class);
+    if (rc == GBX_OK && v[4])
+        rc = s_bool(c, v[4], "volume.across_routes", &r->across_routes);
     r->at_cap = GBX_OUTCOME_DENY;
     if (rc == GBX_OK && v[3]) {
         char *t = gbx_yaml_scalar(v[3]);
@@ -671,6 +679,7 @@ static gbx_err_t s_volume(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
         rc = s_bad(c, map, "volume", "needs subjects_per_year or messages_per_day");
     c->p->count_subjects |= r->subjects_per_year != 0;
     c->p->count_messages |= r->messages_per_day != 0;
+    c->p->count_across |= r->across_routes;
     return rc;
 }
 
@@ -884,6 +893,7 @@ void gbx_policy_destroy(gbx_policy_t **self_p)
         s_rule_t *r = &p->rules[i];
         free(r->requester.words);
         free(r->provider.words);
+        free(r->exporter.words);
         free(r->services.words);
         s_strings_free(r->purposes, r->n_purposes);
         s_strings_free(r->cities, r->n_cities);
@@ -968,7 +978,9 @@ static int s_matches(const s_rule_t *r, const s_msg_t *m)
            (!r->kind_mask || (r->kind_mask >> h->kind & 1)) &&
            (!r->class_mask || (r->class_mask >> h->data_class & 1)) &&
            (!r->marking_mask || (r->marking_mask >> h->hk_marking & 1)) &&
+           (!r->mroute_mask || (r->mroute_mask >> h->legal_route & 1)) &&
            s_set_has(&r->requester, m->req_i) && s_set_has(&r->provider, m->prov_i) &&
+           s_set_has(&r->exporter, m->from_i) &&
            (!r->n_purposes ||
             (h->purpose_code && s_in_list(r->purposes, r->n_purposes, h->purpose_code)));
 }
@@ -1056,13 +1068,15 @@ static int s_unmet(const gbx_policy_t *p, const s_rule_t *r, const s_msg_t *m, c
 
 /*  The counter keys of M: subjects per year and messages per day, per
     exporter and route, and the same per class. */
-static void s_keys_of(const s_msg_t *m, int subjects, int per_class, char *out, size_t cap)
+static void s_keys_of(const s_msg_t *m, int subjects, int per_class, int across, char *out,
+                      size_t cap)
 {
     const gbx_header_t *h = m->h;
     int64_t y;
     unsigned mo, d;
     s_civil_from_days(m->day, &y, &mo, &d);
-    const char *route = s_enum_name(&gbx__v1__legal_route__descriptor, h->legal_route);
+    const char *route =
+        across ? S_ALL_ROUTES : s_enum_name(&gbx__v1__legal_route__descriptor, h->legal_route);
     int n = subjects ? snprintf(out, cap, "s/%04d/%s/%s", (int)y, h->from_agency, route)
                      : snprintf(out, cap, "m/%04d-%02u-%02u/%s/%s", (int)y, mo, d, h->from_agency,
                                 route);
@@ -1092,7 +1106,7 @@ static gbx_err_t s_caps(const s_rule_t *r, const s_msg_t *m, gbx_policy_counter_
         if (!limit)
             continue;
         char key[GBX_POLICY_KEY_MAX + 1];
-        s_keys_of(m, subjects, r->per_class, key, sizeof key);
+        s_keys_of(m, subjects, r->per_class, r->across_routes, key, sizeof key);
         uint64_t have = 0;
         if (counter) {
             gbx_err_t rc = counter(arg, key, &have);
@@ -1258,10 +1272,11 @@ gbx_err_t gbx_policy_decide(const gbx_policy_t *self, const gbx_registry_t *reg,
     for (int subjects = 1; subjects >= 0; subjects--) {
         if (!(subjects ? self->count_subjects : self->count_messages))
             continue;
-        for (int per_class = 0; per_class <= 1; per_class++) {
-            s_keys_of(&m, subjects, per_class, key, sizeof key);
-            s_count(d, key, subjects ? m.subjects : 1);
-        }
+        for (int across = 0; across <= self->count_across; across++)
+            for (int per_class = 0; per_class <= 1; per_class++) {
+                s_keys_of(&m, subjects, per_class, across, key, sizeof key);
+                s_count(d, key, subjects ? m.subjects : 1);
+            }
     }
     return GBX_OK;
 }

@@ -32,6 +32,8 @@
             class: [SENSITIVE_PERSONAL]  # PUBLIC .. CORE
             marking: [UNCLASSIFIED]      # UNCLASSIFIED .. TOP_SECRET
             purpose: [SI-CERT]           # purpose codes
+            exporter: [gd-gov]           # from_agency: agencies or groups
+            route: [GBA_STANDARD_CONTRACT]  # the legal route it claims
           require:                       # every key optional
             routes: [GBA_STANDARD_CONTRACT]   # legal_route must be one
             route_ref_valid: true        # ref declared for that route, valid on
@@ -52,6 +54,8 @@
                                          # per calendar year in UTC+8
             messages_per_day: 50000      # per exporter + route (+ class)
             per_class: false
+            across_routes: false         # true: count the exporter's messages
+                                         # on every route, not this one only
             at_cap: DENY                 # DENY or HOLD when a message would
                                          # cross a cap
           outcome: ALLOW                 # ALLOW, DENY or HOLD
@@ -86,6 +90,8 @@
     Counters are keyed by text (gbx_policy_count_t.key):
       "s/<year>/<exporter>/<route>[/<class>]"   subjects per year
       "m/<yyyy-mm-dd>/<exporter>/<route>[/<class>]"   messages per day
+    with <route> "ALL_ROUTES" for the caps that count every route. Every
+    accepted message counts toward every kind of counter some rule caps.
     and read through a callback (the writer reads them through its batch,
     so messages earlier in the same group count). */
 #ifndef GBX_POLICY_H

@@ -101,7 +101,14 @@
         pi_gd_hk_exemption_under      99,989 + 10 = 99,999 -> ALLOW (rule v2)
         pi_gd_hk_exemption_over       99,990 + 10 = 100,000 -> DENY (rule v2)
         pi_gd_hk_exemption_one        subject_count 0 counts 1: 99,999 + 1 -> DENY
-        pi_gd_hk_exemption_other      another exporter's counter at the cap -> ALLOW
+        pi_gd_hk_exemption_other      another exporter's all-routes counter, and this
+                                      exporter's exemption-route counter, at the cap:
+                                      the cap counts this exporter on every route
+                                      (ALL_ROUTES key) -> ALLOW
+        pi_gd_hk_exemption_all_routes subjects on other routes count: 99,995 on all
+                                      routes + 10 -> DENY (rule v2)
+        pipl_art36_off                a state organ's GBA export, the art. 36 switch
+                                      off -> ALLOW pi-gd-hk-gba
         pi_gd_hk_exemption_new_year   2027-01-01T00:30+08 (2026 in UTC): s/2027 key
                                       and last year's full counter ignored -> ALLOW
       SENSITIVE_PERSONAL GD -> HK (+ separate consent; caps without GBA)
@@ -166,7 +173,7 @@
     "GBX_DEFAULT_POLICY must be defined (tests/broker/CMakeLists.txt): the path of broker/default-policy.yaml"
 #endif
 
-#define S_RULES 21 /* rules in default-policy.yaml */
+#define S_RULES 22 /* rules in default-policy.yaml */
 
 /* ----------------------------------------------------------------- setup */
 
@@ -255,11 +262,20 @@ static void s_check_counts(const tp_case_t *c, const gbx_header_t *h, uint64_t n
         S_FAIL(*fails, c, "n_counts %zu", d->n_counts);
         return;
     }
-    int have_s = 0, have_sc = 0, have_m = 0, have_named = !c->count_key;
+    /* and the same with the route "ALL_ROUTES", for the caps that count
+       every route (across_routes) */
+    char s_all[GBX_POLICY_KEY_MAX + 1], m_all[GBX_POLICY_KEY_MAX + 1];
+    snprintf(s_all, sizeof s_all, "s/%04d/%s/ALL_ROUTES", tm.tm_year + 1900, h->from_agency);
+    snprintf(m_all, sizeof m_all, "m/%04d-%02d-%02d/%s/ALL_ROUTES", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, h->from_agency);
+    int have_s = 0, have_sc = 0, have_m = 0, have_all = 0, have_named = !c->count_key;
     for (size_t i = 0; i < d->n_counts; i++) {
         const gbx_policy_count_t *k = &d->counts[i];
-        int s = strncmp(k->key, s_key, strlen(s_key)) == 0;
-        int m = strncmp(k->key, m_key, strlen(m_key)) == 0;
+        int s = strncmp(k->key, s_key, strlen(s_key)) == 0 ||
+                strncmp(k->key, s_all, strlen(s_all)) == 0;
+        int m = strncmp(k->key, m_key, strlen(m_key)) == 0 ||
+                strncmp(k->key, m_all, strlen(m_all)) == 0;
+        have_all |= strcmp(k->key, s_all) == 0;
         if (!s && !m)
             S_FAIL(*fails, c, "counter key \"%s\" is neither %s[/class] nor %s[/class]", k->key,
                    s_key, m_key);
@@ -279,10 +295,11 @@ static void s_check_counts(const tp_case_t *c, const gbx_header_t *h, uint64_t n
                        (unsigned long long)k->add, (unsigned long long)c->count_add);
         }
     }
-    /* the sample caps subjects (with and without per_class) and messages */
-    const char *want[] = {s_key, sc_key, m_key};
-    const int have[] = {have_s, have_sc, have_m};
-    for (int i = 0; i < 3; i++)
+    /* the sample caps subjects (with and without per_class, per route and
+       on every route) and messages */
+    const char *want[] = {s_key, sc_key, m_key, s_all};
+    const int have[] = {have_s, have_sc, have_m, have_all};
+    for (int i = 0; i < 4; i++)
         if (!have[i])
             S_FAIL(*fails, c, "no counter increment \"%s\"", want[i]);
     if (!have_named)
@@ -531,6 +548,44 @@ static gbx_err_t s_counter_fails(void *arg, const char *key, uint64_t *value)
     return GBX_E_STORE_FAILED;
 }
 
+/*  The PIPL art. 36 switch of the sample (pipl-art36-state-organs, off)
+    turned on: a state organ's personal export on the GBA contract is
+    denied by it (match.exporter, match.route); an HK exporter's message
+    and a non-state exporter (gd.hkush) are not. */
+static void test_art36_switch(void **state)
+{
+    s_fix_t *f = *state;
+    size_t len = 0;
+    char *text = (char *)tu_read_file(GBX_DEFAULT_POLICY, &len);
+    assert_non_null(text);
+    const char *off = "  - id: pipl-art36-state-organs\n    enabled: false\n";
+    char *at = strstr(text, off);
+    assert_non_null(at);
+    memcpy(strstr(at, "false"), "true ", 5);
+    gbx_policy_t *p = NULL;
+    char err[256];
+    assert_rc(gbx_policy_parse("art36.yaml", text, len, f->reg, &p, err, sizeof err), GBX_OK);
+    free(text);
+    gbx_header_t h;
+    gbx_decision_t d;
+    const tp_case_t *gov = tp_case("pipl_art36_off");
+    assert_non_null(gov);
+    tp_header(gov, TP_NOW, &h);
+    assert_rc(gbx_policy_decide(p, f->reg, &h, TP_NOW, NULL, NULL, &d), GBX_OK);
+    assert_int_equal(d.outcome, GBX_OUTCOME_DENY);
+    assert_string_equal(d.rule_id, "pipl-art36-state-organs");
+    assert_non_null(strstr(d.why, "security assessment"));
+    static const char *const others[] = {"sp_gd_hk_ehr_upload", "pi_hk_gd_uscc_request"};
+    for (size_t i = 0; i < 2; i++) {
+        const tp_case_t *c = tp_case(others[i]);
+        assert_non_null(c);
+        tp_header(c, TP_NOW, &h);
+        assert_rc(gbx_policy_decide(p, f->reg, &h, TP_NOW, NULL, NULL, &d), GBX_OK);
+        assert_int_equal(d.outcome, GBX_OUTCOME_ALLOW);
+    }
+    gbx_policy_destroy(&p);
+}
+
 static void test_decide_args(void **state)
 {
     s_fix_t *f = *state;
@@ -564,10 +619,9 @@ static void test_decide_args(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_default),
-        cmocka_unit_test(test_decisions),
-        cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_decide_args),
+        cmocka_unit_test(test_load_default), cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_load_errors),  cmocka_unit_test(test_decide_args),
+        cmocka_unit_test(test_art36_switch),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
