@@ -488,7 +488,8 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
             gbx_policy_version(p), hash, gbx_policy_rule_count(p));
     job->policy = p;
     snprintf(job->by, sizeof job->by, "%s", by);
-    memcpy(job->ctl_rid, rid, rid_len);
+    if (rid_len) /* an operator's command waits for it (a signal: none) */
+        memcpy(job->ctl_rid, rid, rid_len);
     job->ctl_rid_len = rid_len;
     job->ctl_tag = tag;
     if (gbx_chan_push(d->to_writer, job) != GBX_OK) {
