@@ -254,8 +254,8 @@ enum {
 };
 
 static const char *const s_field_names[S_F_COUNT] = {
-    "id",  "jurisdiction", "city", "node",    "name",  "pub",      "sign",
-    "box", "curve",        "code", "version", "class", "provider", "description", "role"};
+    "id",    "jurisdiction", "city",    "node",  "name",     "pub",         "sign", "box",
+    "curve", "code",         "version", "class", "provider", "description", "role"};
 
 /*  An entry being read: its mapping, the value node of each field, where. */
 typedef struct {
@@ -905,8 +905,8 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
     rc = s_demo_keys(keydir, s_demo_node);
     for (size_t i = 0; rc == GBX_OK && i < sizeof s_demo_agencies / sizeof s_demo_agencies[0]; i++)
         rc = s_demo_keys(keydir, s_demo_agencies[i].id);
-    for (size_t i = 0;
-         rc == GBX_OK && i < sizeof s_demo_operators / sizeof s_demo_operators[0]; i++)
+    for (size_t i = 0; rc == GBX_OK && i < sizeof s_demo_operators / sizeof s_demo_operators[0];
+         i++)
         rc = s_demo_keys(keydir, s_demo_operators[i].id);
     if (rc != GBX_OK)
         goto out;

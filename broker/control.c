@@ -13,7 +13,7 @@
 
 #include "queue.h"
 
-#define S_LIST_MAX 1000 /* held messages listed at most */
+#define S_LIST_MAX 1000 /* held messages listed at most (all are counted) */
 
 struct gbx_control {
     gbx_control_opts_t o;
@@ -239,23 +239,28 @@ static void s_policy_reload(const s_req_t *r)
                                                          (uint64_t)r->tag, err, sizeof err)
                                      : GBX_E_STATE;
     if (rc != GBX_OK) /* else: answered when the writer switched */
-        s_fail(r, rc == GBX_E_NOMEM ? "BUSY" : "POLICY_INVALID", err[0] ? err : gbx_err_name(rc));
+        s_fail(r, rc == GBX_E_NOMEM || rc == GBX_E_STATE ? "BUSY" : "POLICY_INVALID",
+               err[0] ? err : gbx_err_name(rc));
 }
 
 /* ------------------------------------------------------------------- holds */
 
-/*  Calls FN for each held message (at most S_LIST_MAX); stops when it
-    returns nonzero. */
+/*  Calls FN for each held message, at most MAX (0: all); stops when it
+    returns nonzero. *SEEN (may be NULL): how many there were, all of them
+    counted (a key-only walk past MAX). */
 typedef int (*s_held_fn)(void *arg, const char *dest, uint64_t seq, uint64_t until,
                          const gbx_qentry_t *e);
 
-static gbx_err_t s_each_held(gbx_control_t *self, s_held_fn fn, void *arg)
+static gbx_err_t s_each_held(gbx_control_t *self, s_held_fn fn, void *arg, size_t max, size_t *seen)
 {
     gbx_store_iter_t *it = NULL;
     gbx_err_t rc = gbx_store_iter_new(self->o.store, GBX_KS_HELD, NULL, 0, &it);
     if (rc != GBX_OK)
         return rc;
-    for (size_t n = 0; gbx_store_iter_valid(it) && n < S_LIST_MAX; gbx_store_iter_next(it), n++) {
+    size_t n = 0;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it), n++) {
+        if (max && n >= max)
+            continue; /* counted only */
         size_t kl = 0, vl = 0;
         const uint8_t *k = gbx_store_iter_key(it, &kl);
         const uint8_t *v = gbx_store_iter_value(it, &vl);
@@ -271,6 +276,8 @@ static gbx_err_t s_each_held(gbx_control_t *self, s_held_fn fn, void *arg)
         if (fn(arg, dest, gbx_store_seq_from_key(zero + 1), until, &e))
             break;
     }
+    if (seen)
+        *seen = n;
     rc = gbx_store_iter_error(it);
     gbx_store_iter_destroy(&it);
     return rc;
@@ -290,13 +297,15 @@ static int s_list_one(void *arg, const char *dest, uint64_t seq, uint64_t until,
 static void s_holds_list(const s_req_t *r)
 {
     json_t *list = json_array();
-    gbx_err_t rc = s_each_held(r->self, s_list_one, list);
+    size_t total = 0;
+    gbx_err_t rc = s_each_held(r->self, s_list_one, list, S_LIST_MAX, &total);
     if (rc != GBX_OK) {
         json_decref(list);
         s_fail(r, "INTERNAL", gbx_err_name(rc));
         return;
     }
-    s_ok(r, json_pack("{s:o}", "holds", list));
+    s_ok(r, json_pack("{s:o, s:I, s:b}", "holds", list, "total", (json_int_t)total, "truncated",
+                      total > S_LIST_MAX));
 }
 
 typedef struct {
@@ -337,7 +346,7 @@ static void s_holds_decide(const s_req_t *r, int approve)
         s_fail(r, "BAD_REQUEST", "comment: at most 1024 bytes");
         return;
     }
-    gbx_err_t rc = s_each_held(r->self, s_find_one, &f);
+    gbx_err_t rc = s_each_held(r->self, s_find_one, &f, 0, NULL); /* every one */
     if (rc != GBX_OK) {
         s_fail(r, "INTERNAL", gbx_err_name(rc));
         return;

@@ -62,8 +62,8 @@ typedef struct {
     /* reloads node.policy for operator BY; the answer is sent when the
        POLICY job comes back (gbx_control_job_done). GBX_OK, or an error
        with ERR (file:line:col) filled */
-    gbx_err_t (*reload)(void *arg, const char *by, const uint8_t *rid, size_t rid_len,
-                        uint64_t tag, char *err, size_t errlen);
+    gbx_err_t (*reload)(void *arg, const char *by, const uint8_t *rid, size_t rid_len, uint64_t tag,
+                        char *err, size_t errlen);
     void *arg;
 } gbx_control_opts_t;
 
@@ -73,8 +73,8 @@ void gbx_control_destroy(gbx_control_t **self_p);
 /*  One request: RID (the connection), the operator ID and ROLE (ZAP's
     User-Id and X-Gbx-Role of the message), and the JSON text. Answers it,
     at once or when its job comes back. */
-void gbx_control_request(gbx_control_t *self, const uint8_t *rid, size_t rid_len,
-                         const char *op_id, const char *role, const uint8_t *body, size_t len);
+void gbx_control_request(gbx_control_t *self, const uint8_t *rid, size_t rid_len, const char *op_id,
+                         const char *role, const uint8_t *body, size_t len);
 
 /*  A job an operator's command made (job->ctl_rid_len > 0) came back from
     the writer: answers the command. Does not free JOB. */

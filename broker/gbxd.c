@@ -45,6 +45,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +73,7 @@
 #include "store.h"
 #include "zap.h"
 
+#define S_CONTROL_MAX (64 * 1024) /* bytes of one control request */
 #define S_MAX_PARTS   4096 /* parts of one message beyond the routing id */
 #define S_ENVELOPE_OH 4096 /* bytes allowed beyond part 1 and the sealed payload */
 #define S_TICK_MS     50
@@ -331,13 +333,15 @@ static void s_done(s_daemon_t *d)
     for (size_t i = 0; i < n; i++) {
         gbx_job_t *job = items[i];
         if (job->kind == GBX_JOB_POLICY) {
-            if (job->rc == GBX_OK && job->commit == GBX_OK) {
-                d->policy = d->policy_next; /* the writer decides with it now */
+            /* follow what the writer holds: job->policy is now the one it
+               let go (or the new one, never taken), freed with the job */
+            if (job->swapped)
+                d->policy = d->policy_next;
+            if (job->rc == GBX_OK && job->commit == GBX_OK)
                 fprintf(stderr, "GBX-POLICY-LOADED by=%s\n", job->by);
-            } else {
-                fprintf(stderr, "GBX-POLICY-FAILED by=%s reason=%s\n", job->by,
-                        gbx_err_name(job->rc != GBX_OK ? job->rc : job->commit));
-            }
+            else
+                fprintf(stderr, "GBX-POLICY-FAILED by=%s reason=%s swapped=%d\n", job->by,
+                        gbx_err_name(job->rc != GBX_OK ? job->rc : job->commit), job->swapped);
             d->policy_next = NULL;
             gbx_control_job_done(d->control, job);
             gbx_job_free(job); /* with the policy it replaced */
@@ -465,7 +469,7 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
     if (d->policy_next || d->writer_gone) {
         snprintf(err, errlen, "a reload is already under way");
         fprintf(stderr, "GBX-POLICY-REJECTED by=%s error=\"%s\" kept=current\n", by, err);
-        return GBX_E_NOMEM;
+        return GBX_E_STATE;
     }
     gbx_policy_t *p = NULL;
     gbx_err_t rc = gbx_policy_load(d->policy_path, d->reg, &p, err, errlen);
@@ -502,6 +506,21 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
 }
 
 /* ------------------------------------------------------- control socket */
+
+/*  1 if something accepts connections on the unix socket PATH. */
+static int s_unix_socket_live(const char *path)
+{
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int live = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return live;
+}
 
 static int s_ctl_send(void *arg, const uint8_t *rid, size_t rid_len, const char *json, size_t len)
 {
@@ -726,18 +745,28 @@ int main(int argc, char **argv)
         goto out;
     }
     snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s", ctl_path);
+    if (s_unix_socket_live(ctl_path)) { /* libzmq would unlink it */
+        fprintf(stderr, "gbxd: %s: listen.control: %s is in use (another gbxd?)\n", path,
+                ctl_path);
+        goto out;
+    }
+    const int64_t ctl_max = S_CONTROL_MAX;
     ctl_sock = zmq_socket(ctx, ZMQ_ROUTER);
+    mode_t old_umask = umask(077); /* the socket file is born 0600 */
     if (!ctl_sock || zmq_setsockopt(ctl_sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(ctl_sock, ZMQ_MAXMSGSIZE, &ctl_max, sizeof ctl_max) != 0 ||
         zmq_setsockopt(ctl_sock, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(node), GBX_KEY_BYTES) !=
             0 ||
         zmq_setsockopt(ctl_sock, ZMQ_ZAP_DOMAIN, GBX_ZAP_DOMAIN_CONTROL,
                        strlen(GBX_ZAP_DOMAIN_CONTROL)) != 0 ||
         zmq_setsockopt(ctl_sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_bind(ctl_sock, ctl_ep) != 0 || chmod(ctl_path, 0600) != 0) {
+        umask(old_umask);
         fprintf(stderr, "gbxd: %s: listen.control: cannot bind %s: %s\n", path, ctl_ep,
                 zmq_strerror(errno));
         goto out;
     }
+    umask(old_umask);
 
     size_t nthreads = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_VERIFY_THREADS);
     if (gbx_chan_new(&to_verify) != GBX_OK || gbx_chan_new(&to_writer) != GBX_OK ||

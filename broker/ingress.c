@@ -145,10 +145,11 @@ static s_queue_t *s_queue_get(gbx_ingress_t *self, const char *dest, size_t dlen
 
 /*  Rebuilds the counters from the queues keyspace (key = dest 0x00 be64
     seq, value = be64 stored bytes; another value: the size of messages[seq]). */
-static gbx_err_t s_queue_rebuild(gbx_ingress_t *self)
+/*  Counts the entries of KS (queues or held) into the destinations'. */
+static gbx_err_t s_queue_count(gbx_ingress_t *self, gbx_keyspace_t ks)
 {
     gbx_store_iter_t *it = NULL;
-    gbx_err_t rc = gbx_store_iter_new(self->o.store, GBX_KS_QUEUES, NULL, 0, &it);
+    gbx_err_t rc = gbx_store_iter_new(self->o.store, ks, NULL, 0, &it);
     if (rc != GBX_OK)
         return rc;
     for (; rc == GBX_OK && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
@@ -162,7 +163,9 @@ static gbx_err_t s_queue_rebuild(gbx_ingress_t *self)
         size_t dlen = klen - GBX_STORE_SEQ_KEY_BYTES - 1;
         uint64_t bytes = 0;
         gbx_qentry_t qe;
-        if (gbx_qentry_decode(v, vlen, &qe) == GBX_OK) {
+        uint64_t until = 0;
+        if (ks == GBX_KS_HELD ? gbx_held_decode(v, vlen, &until, &qe) == GBX_OK
+                              : gbx_qentry_decode(v, vlen, &qe) == GBX_OK) {
             bytes = qe.size;
         } else {
             uint8_t *m = NULL;
@@ -212,18 +215,6 @@ gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t b
     return GBX_OK;
 }
 
-gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t bytes)
-{
-    if (!self || !dest)
-        return GBX_E_ARG;
-    s_queue_t *q = s_queue_get(self, dest, strlen(dest));
-    if (!q)
-        return GBX_E_NOMEM;
-    q->messages++;
-    q->bytes += bytes;
-    return GBX_OK;
-}
-
 /* ------------------------------------------------------------ life cycle */
 
 gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
@@ -248,13 +239,20 @@ gbx_err_t gbx_ingress_new(const gbx_ingress_opts_t *opts, gbx_ingress_t **out)
         self->o.retry_after_ms = GBX_INGRESS_RETRY_AFTER_DEFAULT_MS;
     gbx_err_t rc = gbx_checker_new(&self->o, &self->checker);
     if (rc == GBX_OK)
-        rc = s_queue_rebuild(self);
+        rc = s_queue_count(self, GBX_KS_QUEUES);
+    if (rc == GBX_OK) /* a held message counts where it waits to go */
+        rc = s_queue_count(self, GBX_KS_HELD);
     if (rc != GBX_OK) {
         gbx_ingress_destroy(&self);
         return rc;
     }
     *out = self;
     return GBX_OK;
+}
+
+const gbx_policy_t *gbx_ingress_policy(const gbx_ingress_t *self)
+{
+    return self ? self->o.policy : NULL;
 }
 
 gbx_policy_t *gbx_ingress_set_policy(gbx_ingress_t *self, gbx_policy_t *policy)
@@ -560,8 +558,6 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
         }
     }
     s->size = s_message_size(s->frame);
-    if (s->outcome == GBX_OUTCOME_HOLD)
-        return GBX_OK; /* not queued: no capacity taken */
     /* step 17: capacity; counted now, taken back if the commit fails */
     s_queue_t *q = s_queue_get(self, h->to_agency, strlen(h->to_agency));
     if (!q)
@@ -647,11 +643,9 @@ gbx_err_t gbx_ingress_admit(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_
                 (void)gbx_batch_rollback(batch);
             }
         }
-        if (rc != GBX_OK && s->outcome != GBX_OUTCOME_HOLD) { /* take back s_decide's count */
+        if (rc != GBX_OK) { /* take back s_decide's count */
             const char *dest = gbx_envelope_header(s_env(s))->to_agency;
             gbx_ingress_dequeued(self, dest, s->size);
-        }
-        if (rc != GBX_OK) {
             s->seq = 0;
         }
     }

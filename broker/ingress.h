@@ -34,7 +34,9 @@
                         site (POLICY_DENIED, POLICY_NO_MATCH); its volume
                         counters are read through the group's batch, so
                         messages earlier in the group count. HOLD: the
-                        message is stored held (step 18), not queued
+                        message is stored held (step 18), not queued; it
+                        counts toward its destination's queue limits (17)
+                        while it waits, so holds are bounded too
       17 capacity       the destination's queue, with this message added,
                         stays within opts.queue_max_messages and
                         opts.queue_max_bytes (0 = unlimited): else RETRY_LATER
@@ -75,19 +77,18 @@
     audit_failures).
 
     Queue depth (issue 3, deliverable 4). The ingress keeps in memory, per
-    destination agency, the number of entries in its queue and their bytes,
-    where a message's bytes are the size of its messages[seq] value (4 +
-    envelope + encrypted payload), the size its queue entry holds.
-    gbx_ingress_new rebuilds these counters by scanning the queues keyspace
-    once (an entry whose value is not a queue entry, written before this
-    design, is sized by reading its messages[seq] value). Admission counts a
-    message at once, so that the next submission of the group sees it, and
-    takes it back if the commit fails. The delivery path removes a queue
-    entry in a batch of the same writer and, after its commit returned
-    GBX_OK, calls gbx_ingress_dequeued with the entry's size. Limits are
-    strict: a message larger than queue_max_bytes is never admitted, so set
-    queue_max_bytes well above max_payload_bytes. All admissions and
-    dequeues for a store must go through one ingress (one writer).
+    destination agency, the number of entries in its queue and their bytes
+    (held messages included: they wait to join it), where a message's bytes
+    are the size of its messages[seq] value (4 + envelope + encrypted
+    payload), the size its queue entry holds. gbx_ingress_new rebuilds these
+    counters by scanning the queues and held keyspaces once (an entry whose value is not a queue
+   entry, written before this design, is sized by reading its messages[seq] value). Admission counts
+   a message at once, so that the next submission of the group sees it, and takes it back if the
+   commit fails. The delivery path removes a queue entry (ack, expiry, dead letter, a refused hold)
+   in a batch of the same writer and, after its commit returned GBX_OK, calls gbx_ingress_dequeued
+   with the entry's size. Limits are strict: a message larger than queue_max_bytes is never
+   admitted, so set queue_max_bytes well above max_payload_bytes. All admissions and dequeues for a
+   store must go through one ingress (one writer).
 
     The dedupe window: a record is kept until max(expires_at_ms +
     clock_skew_ms, acceptance + opts.dedupe_window_ms); its due key lets
@@ -269,6 +270,8 @@ void gbx_ingress_destroy(gbx_ingress_t **self_p);
     decided by exactly one version. Returns the policy it replaces (the
     caller frees it when nothing else borrows it). */
 gbx_policy_t *gbx_ingress_set_policy(gbx_ingress_t *self, gbx_policy_t *policy);
+/*  The policy it decides with (NULL: allow-all). Same thread rule. */
+const gbx_policy_t *gbx_ingress_policy(const gbx_ingress_t *self);
 
 /*  The three stages for one message, with a group of one (tests, tools):
     admits the N PARTS of one ZeroMQ message received on a connection whose
@@ -299,9 +302,6 @@ void gbx_ingress_queue_depth(const gbx_ingress_t *self, const char *dest, uint64
     never go below 0. GBX_E_ARG for NULL arguments, GBX_E_STATE if DEST has
     no queued entry (the call is then ignored). */
 gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
-/*  A message of BYTES joined DEST's queue other than by admission (a hold
-    approved): counted, whatever the limits (it was accepted before). */
-gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
 
 /*  The dedupe key of (FROM, MESSAGE_ID): FROM's bytes, 0x00, the 16 id
     bytes, into OUT (room for GBX_ID_MAX + 1 + GBX_MSG_ID_BYTES); *len its

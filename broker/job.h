@@ -61,6 +61,8 @@ typedef struct gbx_job {
     size_t vlen;
     gbx_policy_t *policy;    /* POLICY: the new one; back from the writer, the
                                 one it replaced (owned, may be NULL) */
+    int swapped;             /* POLICY: the writer decides with the new one
+                                (even if the group's commit then failed) */
     char by[GBX_ID_MAX + 1]; /* POLICY, RELEASE, REFUSE: who asked (an
                                 operator, "signal", "gbxd") */
     char *comment;           /* RELEASE, REFUSE: the approver's (owned) */

@@ -159,6 +159,9 @@ static int s_date_parse(const char *text, int64_t *day)
 {
     unsigned y, m, d;
     char tail;
+    for (int i = 0; text && i < 10; i++)
+        if (!text[i] || (i == 4 || i == 7 ? text[i] != '-' : (text[i] < '0' || text[i] > '9')))
+            return -1;
     if (!text || strlen(text) != 10 || sscanf(text, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 ||
         text[4] != '-' || text[7] != '-' || y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1)
         return -1;
@@ -730,6 +733,10 @@ static gbx_err_t s_rule(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
     free(o);
     if (bad)
         return s_bad(c, v[8] ? v[8] : map, "rules.outcome", "ALLOW, DENY or HOLD is required");
+    if (r->outcome == GBX_OUTCOME_DENY && (v[6] || v[7]))
+        return s_bad(c, v[6] ? v[6] : v[7], v[6] ? "rules.require" : "rules.volume",
+                     "a DENY rule denies whatever it matches: requirements and caps belong to "
+                     "ALLOW and HOLD rules (narrow its match instead)");
     if (v[9] && !(r->reason = gbx_yaml_scalar(v[9])))
         return s_bad(c, v[9], "rules.reason", "must be text");
     return GBX_OK;
@@ -1017,7 +1024,9 @@ static int s_unmet(const gbx_policy_t *p, const s_rule_t *r, const s_msg_t *m, c
             snprintf(why, cap, "route reference %.64s is valid only from %s", ref->ref, date);
             return 1;
         }
-        if (m->created_day > ref->until_day) {
+        if (m->created_day > ref->until_day || m->day > ref->until_day) {
+            /* valid on the message's date, and still when it is decided: a
+               backdated message does not revive an expired reference */
             s_date_text(ref->until_day, date);
             snprintf(why, cap, "route reference %.64s expired on %s", ref->ref, date);
             return 1;
@@ -1269,10 +1278,12 @@ gbx_err_t gbx_policy_decide(const gbx_policy_t *self, const gbx_registry_t *reg,
         s_why(d, "rule %s %s", best->id, o == GBX_OUTCOME_HOLD ? "holds for approval" : "allows");
     /* every accepted message counts toward the caps the policy has */
     char key[GBX_POLICY_KEY_MAX + 1];
+    /* subjects always (the legal thresholds: a cap a reload adds must see
+       the year so far), messages when some rule caps them */
     for (int subjects = 1; subjects >= 0; subjects--) {
-        if (!(subjects ? self->count_subjects : self->count_messages))
+        if (subjects ? m.subjects == 0 : !self->count_messages)
             continue;
-        for (int across = 0; across <= self->count_across; across++)
+        for (int across = 0; across <= 1; across++)
             for (int per_class = 0; per_class <= 1; per_class++) {
                 s_keys_of(&m, subjects, per_class, across, key, sizeof key);
                 s_count(d, key, subjects ? m.subjects : 1);

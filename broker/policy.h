@@ -37,8 +37,9 @@
           require:                       # every key optional
             routes: [GBA_STANDARD_CONTRACT]   # legal_route must be one
             route_ref_valid: true        # ref declared for that route, valid on
-                                         # the message's created date, and the
-                                         # exporter may rely on it
+                                         # the message's created date and on
+                                         # the decision's, and the exporter may
+                                         # rely on it
             consent: SEPARATE_CONSENT    # consent_ref given, consent_type >= it
             impact_assessment: true      # impact_assessment_ref given
             end_user_ref: true
@@ -58,7 +59,8 @@
                                          # on every route, not this one only
             at_cap: DENY                 # DENY or HOLD when a message would
                                          # cross a cap
-          outcome: ALLOW                 # ALLOW, DENY or HOLD
+          outcome: ALLOW                 # ALLOW, DENY or HOLD (a DENY rule
+                                         # has no require or volume)
           reason: "why, for DENY"        # optional text
 
     Direction is the message's own crossing: the jurisdiction of
@@ -91,7 +93,10 @@
       "s/<year>/<exporter>/<route>[/<class>]"   subjects per year
       "m/<yyyy-mm-dd>/<exporter>/<route>[/<class>]"   messages per day
     with <route> "ALL_ROUTES" for the caps that count every route. Every
-    accepted message counts toward every kind of counter some rule caps.
+    accepted message with subjects adds them to its four subject counters
+    (per route and on every route, with and without its class), whatever
+    the policy says, so a cap that a reload adds sees the year so far; the
+    message counters are kept while some rule caps messages.
     and read through a callback (the writer reads them through its batch,
     so messages earlier in the same group count). */
 #ifndef GBX_POLICY_H

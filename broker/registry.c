@@ -210,7 +210,7 @@ const gbx_operator_t *gbx_registry_operator_at(const gbx_registry_t *self, size_
 const char *gbx_role_name(gbx_role_t role)
 {
     return (int)role > 0 && (size_t)role < sizeof s_roles / sizeof s_roles[0] ? s_roles[role]
-                                                                               : NULL;
+                                                                              : NULL;
 }
 
 gbx_role_t gbx_role_parse(const char *text)

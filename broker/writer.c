@@ -48,7 +48,7 @@ static uint64_t s_mono_ns(void)
 static int s_dequeues(const gbx_job_t *job)
 {
     return job->kind == GBX_JOB_ACK || job->kind == GBX_JOB_EXPIRE ||
-           job->kind == GBX_JOB_DEADLETTER;
+           job->kind == GBX_JOB_DEADLETTER || job->kind == GBX_JOB_REFUSE;
 }
 
 /*  The sync of a written group failed: its writes may not survive a crash,
@@ -102,6 +102,11 @@ static gbx_err_t s_policy(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch
     gbx_audit_hex(&a, "policy_hash", gbx_policy_hash(job->policy), GBX_HASH_BYTES);
     gbx_audit_u64(&a, "rules", gbx_policy_rule_count(job->policy));
     gbx_audit_str(&a, "by", job->by[0] ? job->by : "-");
+    const gbx_policy_t *prev = gbx_ingress_policy(self->o.ingress);
+    if (prev) { /* old -> new, from the trail alone */
+        gbx_audit_str(&a, "previous_version", gbx_policy_version(prev));
+        gbx_audit_hex(&a, "previous_hash", gbx_policy_hash(prev), GBX_HASH_BYTES);
+    }
     gbx_batch_mark(batch);
     gbx_err_t rc = gbx_audit_put(self->o.store, batch, &a);
     if (rc != GBX_OK) {
@@ -109,6 +114,7 @@ static gbx_err_t s_policy(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch
         return rc;
     }
     job->policy = gbx_ingress_set_policy(self->o.ingress, job->policy);
+    job->swapped = 1;
     return GBX_OK;
 }
 
@@ -145,8 +151,6 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             gbx_ingress_finish(self->o.ingress, &job->sub, commit, &job->reply, &job->reply_len);
         else if (commit == GBX_OK && job->rc == GBX_OK && s_dequeues(job))
             gbx_ingress_dequeued(self->o.ingress, job->dest, job->entry.size);
-        else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_RELEASE)
-            gbx_ingress_enqueued(self->o.ingress, job->dest, job->entry.size);
     }
     gbx_ingress_group_end(self->o.ingress);
 

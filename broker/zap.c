@@ -60,10 +60,8 @@ static s_verdict_t s_decide(const gbx_zap_t *self, zmq_msg_t *f)
     if (s_frame_is(&f[S_F_DOMAIN], GBX_ZAP_DOMAIN_CONTROL)) { /* operators only */
         const gbx_operator_t *op =
             gbx_registry_operator_by_curve(self->reg, zmq_msg_data(&f[S_F_CREDENTIALS]));
-        if (!op) {
-            int other = gbx_registry_by_curve(self->reg, zmq_msg_data(&f[S_F_CREDENTIALS]),
-                                              NULL, NULL);
-            v.text = other ? "wrong role" : "unknown key";
+        if (!op) { /* the same answer for every other key: no probing */
+            v.text = "unknown key";
             return v;
         }
         v.status = "200";

@@ -167,7 +167,8 @@ static void s_print(const char *cmd, json_t *data)
                    (long long)s_int(h, "seq"), s_str(h, "from"), s_str(h, "to"),
                    (long long)s_int(h, "payload_bytes"), until, exp);
         }
-        printf("(%zu held)\n", json_array_size(holds));
+        printf("(%lld held%s)\n", (long long)s_int(data, "total"),
+               json_is_true(json_object_get(data, "truncated")) ? ", the first 1000 listed" : "");
     } else { /* holds.approve, holds.reject */
         printf("%s %s (seq %lld, %s -> %s)\n", s_str(data, "decision"), s_str(data, "message_id"),
                (long long)s_int(data, "seq"), s_str(data, "from"), s_str(data, "to"));

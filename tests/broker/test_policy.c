@@ -89,8 +89,12 @@
         pi_gd_hk_consent_no_ref       NOTICE type but no reference -> DENY
         pi_gd_hk_no_impact            no impact assessment -> DENY
         pi_gd_hk_expired_ref          GBA-OLD (expired 2025-12-31) -> DENY
-        pi_gd_hk_ref_last_day         GBA-OLD, created 2025-12-31T23:59+08 -> ALLOW
-        pi_gd_hk_ref_day_after        GBA-OLD, created 2026-01-01T00:01+08 -> DENY
+        pi_gd_hk_ref_last_day         GBA-OLD, created and decided 2025-12-31T23:59+08
+                                      -> ALLOW
+        pi_gd_hk_ref_day_after        GBA-OLD, created and decided 2026-01-01T00:01+08
+                                      -> DENY
+        pi_gd_hk_ref_backdated        created on its last day, decided the day after:
+                                      a backdated header revives nothing -> DENY
         pi_gd_hk_ref_wrong_exporter   gd.edu relies on GBA-H -> DENY
         pi_gd_hk_ref_undeclared       a reference the policy does not declare -> DENY
         pi_gd_hk_ref_other_route      the NSC reference under GBA -> DENY
@@ -258,7 +262,8 @@ static void s_check_counts(const tp_case_t *c, const gbx_header_t *h, uint64_t n
     uint64_t subjects = h->subject_count;
     if (subjects == 0 && h->data_class >= GBX__V1__DATA_CLASS__PERSONAL)
         subjects = 1; /* docs/policy.md: PERSONAL and above count at least one */
-    if (d->n_counts == 0 || d->n_counts > GBX_POLICY_COUNTS_MAX) {
+    if (d->n_counts == 0 || d->n_counts > GBX_POLICY_COUNTS_MAX ||
+        (subjects == 0 && d->n_counts != 4)) {
         S_FAIL(*fails, c, "n_counts %zu", d->n_counts);
         return;
     }
@@ -277,8 +282,8 @@ static void s_check_counts(const tp_case_t *c, const gbx_header_t *h, uint64_t n
                 strncmp(k->key, m_all, strlen(m_all)) == 0;
         have_all |= strcmp(k->key, s_all) == 0;
         if (!s && !m)
-            S_FAIL(*fails, c, "counter key \"%s\" is neither %s[/class] nor %s[/class]", k->key,
-                   s_key, m_key);
+            S_FAIL(*fails, c, "counter key \"%.100s\" is neither %.100s[/class] nor %.100s[/class]",
+                   k->key, s_key, m_key);
         if (s && k->add != subjects)
             S_FAIL(*fails, c, "counter \"%s\" adds %llu, want %llu", k->key,
                    (unsigned long long)k->add, (unsigned long long)subjects);
@@ -295,11 +300,11 @@ static void s_check_counts(const tp_case_t *c, const gbx_header_t *h, uint64_t n
                        (unsigned long long)k->add, (unsigned long long)c->count_add);
         }
     }
-    /* the sample caps subjects (with and without per_class, per route and
-       on every route) and messages */
-    const char *want[] = {s_key, sc_key, m_key, s_all};
-    const int have[] = {have_s, have_sc, have_m, have_all};
-    for (int i = 0; i < 4; i++)
+    /* subjects are always counted, when there are any (with and without
+       the class, per route and on every route); the sample caps messages */
+    const char *want[] = {m_key, s_key, sc_key, s_all};
+    const int have[] = {have_m, have_s, have_sc, have_all};
+    for (int i = 0; i < (subjects ? 4 : 1); i++)
         if (!have[i])
             S_FAIL(*fails, c, "no counter increment \"%s\"", want[i]);
     if (!have_named)
@@ -418,6 +423,17 @@ typedef struct {
 #define S_HEAD "version: \"t\"\nrules:\n"
 
 static const s_bad_t s_bad[] = {
+    {"deny_with_require",
+     S_HEAD "  - id: a\n"
+            "    match: {service: [GD-AMR-USCC]}\n"
+            "    require: {consent: NOTICE}\n"
+            "    outcome: DENY\n",
+     GBX_E_FIELD_INVALID, 5, 15, "rules.require"},
+    {"date_with_sign",
+     S_HEAD "  - id: a\n"
+            "    effective_from: 2024-+1-01\n"
+            "    outcome: ALLOW\n",
+     GBX_E_FIELD_INVALID, 4, 21, "rules.effective_from"},
     {"unknown_key",
      S_HEAD "  - id: a\n"
             "    match: {service: [GD-AMR-USCC]}\n"
