@@ -31,6 +31,10 @@
                          accepted, the third POLICY_DENIED, because the
                          counters are read through the group's batch; the
                          stored counters say 3 (the held one counts)
+      hold_limits        held messages count toward their destination's
+                         queue limit (queue_max_messages 2): two held, the
+                         third RETRY_LATER; after a restart (ingress
+                         rebuilt from the store) the depth is still 2
 
     Queue limit cases (s_limit_cases, step 17; each on a fresh fixture with
     the case's queue_max_messages / queue_max_bytes): the first N messages
@@ -1020,6 +1024,43 @@ static void test_policy_decides(void **state)
     assert_int_equal(s_counter_value(fx, key), 3);
 }
 
+static void test_hold_limits(void **state)
+{
+    s_fix_t *fx = *state;
+    gbx_ingress_destroy(&fx->ing);
+    fx->queue_max_messages = 2;
+    s_fix_ingress(fx);
+    static const char hold_all[] = "version: hold-all\n"
+                                   "rules:\n"
+                                   "  - {id: hold-all, outcome: HOLD}\n";
+    char err[256];
+    assert_rc(gbx_policy_parse("hold.yaml", hold_all, strlen(hold_all), fx->reg, &fx->policy, err,
+                               sizeof err),
+              GBX_OK);
+    gbx_ingress_set_policy(fx->ing, fx->policy);
+    for (uint32_t i = 0; i < 3; i++) {
+        tu_header_t t;
+        tu_header_fixture(&t, 40 + i);
+        s_msg_t m;
+        s_msg_make(&m, fx->sender, &t);
+        Gbx__V1__Frame *ans = NULL;
+        gbx_ingress_result_t res;
+        assert_rc(s_submit_msg(fx, &m, &ans, &res), i < 2 ? GBX_OK : GBX_E_RETRY_LATER);
+        if (i < 2)
+            assert_true(res.held);
+        gbx__v1__frame__free_unpacked(ans, NULL);
+        s_msg_free(&m);
+    }
+    assert_int_equal(s_count(fx->store, GBX_KS_HELD), 2);
+    uint64_t depth = 0;
+    gbx_ingress_queue_depth(fx->ing, S_TO, &depth, NULL);
+    assert_int_equal(depth, 2);
+    gbx_ingress_destroy(&fx->ing); /* a restart: depths from the store */
+    s_fix_ingress(fx);
+    gbx_ingress_queue_depth(fx->ing, S_TO, &depth, NULL);
+    assert_int_equal(depth, 2);
+}
+
 static void test_queue_limits(void **state)
 {
     (void)state;
@@ -1086,6 +1127,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_signed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_policy_decides, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hold_limits, s_setup, s_teardown),
         cmocka_unit_test(test_queue_limits),
         cmocka_unit_test_setup_teardown(test_queue_legacy, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_args, s_setup, s_teardown),
