@@ -35,6 +35,15 @@ typedef struct {
     UT_hash_handle hh;
 } s_pending_t;
 
+/*  One policy counter during a group: read once from the store, added to
+    in memory by every message of the group, written once at seal. */
+typedef struct {
+    char key[GBX_POLICY_KEY_MAX + 1];
+    uint64_t value;
+    int dirty;
+    UT_hash_handle hh;
+} s_count_t;
+
 struct gbx_ingress {
     gbx_ingress_opts_t o;
     char node_id[GBX_ID_MAX + 1];
@@ -44,6 +53,8 @@ struct gbx_ingress {
     s_queue_t *queues; /* one per destination seen; linear search (agencies are few) */
     size_t nqueues, cap_queues;
     s_pending_t *pending; /* the group's new messages (uthash) */
+    s_count_t *counts;    /* the group's policy counters (uthash), written at seal */
+    gbx_batch_t *batch;   /* the group's, while a decision reads counters */
 };
 
 struct gbx_checker {
@@ -75,34 +86,73 @@ static uint64_t s_hold_until(const gbx_ingress_t *self, const gbx_submission_t *
     return s->now + t < h->expires_at_ms ? s->now + t : h->expires_at_ms;
 }
 
-/*  Reads policy counter KEY through the group's batch (ARG). */
+/*  Policy counter KEY of the group (ARG: the ingress): from memory when a
+    message of the group touched it, else read through the group's batch
+    once and kept. Hot keys (an exporter's year) would otherwise be read and
+    written once per message. */
+static gbx_err_t s_counter_get(gbx_ingress_t *self, const char *key, s_count_t **out)
+{
+    s_count_t *c = NULL;
+    HASH_FIND_STR(self->counts, key, c);
+    if (!c) {
+        uint8_t *v = NULL;
+        size_t vlen = 0;
+        gbx_err_t rc = gbx_batch_get(self->batch, GBX_KS_COUNTERS, key, strlen(key), &v, &vlen);
+        if (rc != GBX_OK)
+            return rc;
+        if (!(c = calloc(1, sizeof *c))) {
+            free(v);
+            return GBX_E_NOMEM;
+        }
+        snprintf(c->key, sizeof c->key, "%s", key);
+        for (size_t i = 0; v && vlen == 8 && i < 8; i++)
+            c->value = c->value << 8 | v[i];
+        free(v);
+        HASH_ADD_STR(self->counts, key, c);
+    }
+    *out = c;
+    return GBX_OK;
+}
+
 static gbx_err_t s_counter(void *arg, const char *key, uint64_t *value)
 {
-    uint8_t *v = NULL;
-    size_t vlen = 0;
-    *value = 0;
-    gbx_err_t rc = gbx_batch_get(arg, GBX_KS_COUNTERS, key, strlen(key), &v, &vlen);
-    if (rc == GBX_OK && v && vlen == 8)
-        for (size_t i = 0; i < 8; i++)
-            *value = *value << 8 | v[i];
-    free(v);
+    s_count_t *c = NULL;
+    gbx_err_t rc = s_counter_get(arg, key, &c);
+    *value = rc == GBX_OK ? c->value : 0;
     return rc;
 }
 
-/*  Adds the decision's counts to the counters, in BATCH. */
-static gbx_err_t s_count(gbx_batch_t *batch, const gbx_decision_t *d)
+/*  Adds the decision's counts to the group's counters (in memory: the
+    message is stored). Every key was read by the decision or is read
+    here; GBX_E_NOMEM leaves nothing added. */
+static gbx_err_t s_count(gbx_ingress_t *self, const gbx_decision_t *d)
 {
+    s_count_t *c[GBX_POLICY_COUNTS_MAX];
     for (size_t i = 0; i < d->n_counts; i++) {
-        uint64_t n = 0;
-        gbx_err_t rc = s_counter(batch, d->counts[i].key, &n);
+        gbx_err_t rc = s_counter_get(self, d->counts[i].key, &c[i]);
         if (rc != GBX_OK)
             return rc;
-        n = d->counts[i].add > UINT64_MAX - n ? UINT64_MAX : n + d->counts[i].add;
+    }
+    for (size_t i = 0; i < d->n_counts; i++) {
+        uint64_t add = d->counts[i].add;
+        c[i]->value = add > UINT64_MAX - c[i]->value ? UINT64_MAX : c[i]->value + add;
+        c[i]->dirty = 1;
+    }
+    return GBX_OK;
+}
+
+/*  Puts the group's changed counters into BATCH. */
+static gbx_err_t s_counts_put(gbx_ingress_t *self, gbx_batch_t *batch)
+{
+    s_count_t *c, *tmp;
+    HASH_ITER(hh, self->counts, c, tmp)
+    {
+        if (!c->dirty)
+            continue;
         uint8_t v[8];
         for (size_t k = 0; k < 8; k++)
-            v[k] = (uint8_t)(n >> (56 - 8 * k));
-        rc = gbx_batch_put(batch, GBX_KS_COUNTERS, d->counts[i].key, strlen(d->counts[i].key), v,
-                           sizeof v);
+            v[k] = (uint8_t)(c->value >> (56 - 8 * k));
+        gbx_err_t rc = gbx_batch_put(batch, GBX_KS_COUNTERS, c->key, strlen(c->key), v, sizeof v);
         if (rc != GBX_OK)
             return rc;
     }
@@ -544,7 +594,8 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
                            strlen(GBX_INGRESS_ALLOW_ALL_RULE), NULL, 0);
         dec->n_counts = 0;
     } else {
-        rc = gbx_policy_decide(self->o.policy, self->o.registry, h, s->now, s_counter, batch, dec);
+        self->batch = batch;
+        rc = gbx_policy_decide(self->o.policy, self->o.registry, h, s->now, s_counter, self, dec);
         if (rc != GBX_OK)
             return rc == GBX_E_NOMEM ? GBX_E_INTERNAL_ERROR : GBX_E_STORE_FAILED;
         snprintf(s->rule_id, sizeof s->rule_id, "%s", dec->rule_id);
@@ -574,8 +625,7 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
 }
 
 /*  Step 18's puts but the dedupe record (gbx_ingress_seal). */
-static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch,
-                               const gbx_decision_t *dec)
+static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t *batch)
 {
     const gbx_header_t *h = gbx_envelope_header(s_env(s));
     uint8_t *msg = NULL;
@@ -599,8 +649,6 @@ static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_bat
     if (rc == GBX_OK)
         rc = held ? gbx_queue_hold(batch, h->to_agency, s->seq, &e, s_hold_until(self, s, h))
                   : gbx_queue_enqueue(batch, h->to_agency, s->seq, &e);
-    if (rc == GBX_OK && self->o.policy)
-        rc = s_count(batch, dec);
     if (rc == GBX_OK)
         rc = s_audit(self, s, held ? "HELD" : "ACCEPTED", GBX_OK, batch);
     if (rc == GBX_OK)
@@ -632,7 +680,9 @@ gbx_err_t gbx_ingress_admit(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_
             rc = GBX_E_INTERNAL_ERROR;
         } else {
             gbx_batch_mark(batch);
-            rc = s_put_message(self, s, batch, &dec);
+            rc = s_put_message(self, s, batch);
+            if (rc == GBX_OK && self->o.policy) /* last: nothing after it can fail */
+                rc = s_count(self, &dec);
             if (rc == GBX_OK) {
                 memcpy(p->key, dkey, dklen);
                 p->klen = dklen;
@@ -681,6 +731,9 @@ gbx_err_t gbx_ingress_seal(gbx_ingress_t *self, gbx_batch_t *batch)
 {
     if (!self || !batch)
         return GBX_E_ARG;
+    gbx_err_t crc = s_counts_put(self, batch);
+    if (crc != GBX_OK)
+        return crc;
     size_t n = HASH_COUNT(self->pending);
     if (n == 0)
         return GBX_OK;
@@ -806,6 +859,13 @@ void gbx_ingress_group_end(gbx_ingress_t *self)
         HASH_DEL(self->pending, p);
         free(p);
     }
+    s_count_t *c, *ctmp;
+    HASH_ITER(hh, self->counts, c, ctmp)
+    {
+        HASH_DEL(self->counts, c);
+        free(c);
+    }
+    self->batch = NULL;
 }
 
 /* ------------------------------------------------------ all in one call */
