@@ -77,7 +77,6 @@
 #include "tu_cmocka.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +95,7 @@
 #include "policy.h"
 #include "registry.h"
 #include "store.h"
+#include "tb_gbxd.h"
 
 #ifndef GBXD_PATH
 #error "GBXD_PATH must be defined (tests/broker/CMakeLists.txt)"
@@ -112,6 +112,9 @@
 #define S_APPROVE_COMMENT "release authority REL-7 checked"
 #define S_REJECT_COMMENT  "no release authority on file"
 #define S_HEX_LEN         (2 * GBX_MSG_ID_BYTES + 1)
+#define S_START_MS        10000 /* gbxd listening */
+#define S_STOP_MS         10000 /* gbxd's clean exit after SIGTERM */
+#define S_LOG_MS          5000  /* a line in gbxd's log */
 
 static const char s_limits_default[] = "";
 static const char s_limits_timeout[] = "  hold_timeout_ms: 2s\n";
@@ -126,16 +129,11 @@ typedef struct {
 typedef struct {
     char *dir;
     char *home;
-    char *cfg;
-    char *cfg_text; /* as written, port moved */
-    char *log;
+    tb_gbxd_t gd; /* its stderr in DIR/gbxd.log */
     char *policy; /* DIR/h/policy.yaml */
     char ctl_ep[160];
     const char *limits; /* of the running gbxd */
-    int port;
-    char endpoint[64];
-    pid_t pid;
-    void *ctx; /* the control sockets' */
+    void *ctx;          /* the control sockets' */
     json_int_t tag;
     gbx_config_t *config;
     gbx_pubid_t node;
@@ -170,31 +168,6 @@ static void s_hex(const uint8_t *bin, size_t len, char *out, size_t cap)
     sodium_bin2hex(out, cap, bin, len);
 }
 
-/*  Occurrences of NEEDLE in gbxd's log. */
-static int s_log_count(const s_lv_t *lv, const char *needle)
-{
-    size_t len = 0;
-    char *text = (char *)tu_read_file(lv->log, &len);
-    if (!text)
-        return 0;
-    int n = 0;
-    for (const char *at = text; (at = strstr(at, needle)) != NULL; at += strlen(needle))
-        n++;
-    free(text);
-    return n;
-}
-
-/*  Replaces the first FROM in *TEXT by TO (FROM must occur). */
-static void s_replace(char **text, const char *from, const char *to)
-{
-    char *at = strstr(*text, from);
-    assert_non_null(at);
-    char *out = NULL;
-    assert_true(asprintf(&out, "%.*s%s%s", (int)(at - *text), *text, to, at + strlen(from)) > 0);
-    free(*text);
-    *text = out;
-}
-
 static gbx_identity_t *s_load(const s_lv_t *lv, const char *id)
 {
     char *p = NULL;
@@ -207,81 +180,18 @@ static gbx_identity_t *s_load(const s_lv_t *lv, const char *id)
 
 /* ------------------------------------------------------------------- gbxd */
 
-static void s_start(s_lv_t *lv)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO); /* the banner */
-        int log = open(lv->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (log >= 0)
-            dup2(log, STDERR_FILENO);
-        execl(GBXD_PATH, "gbxd", "-c", lv->cfg, (char *)NULL);
-        _exit(127);
-    }
-    lv->pid = pid;
-    for (int i = 0; i < 400; i++) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            lv->pid = 0;
-            fail_msg("gbxd exited during start-up (status %d), see %s", status, lv->log);
-        }
-        if (tu_port_open(lv->port))
-            return;
-        tu_sleep_ms(25);
-    }
-    fail_msg("gbxd did not listen on %s within 10 s", lv->endpoint);
-}
-
-/*  SIGTERM and a clean exit (status 0) within 10 s. */
-static void s_stop(s_lv_t *lv)
-{
-    if (lv->pid <= 0)
-        return;
-    assert_int_equal(kill(lv->pid, SIGTERM), 0);
-    for (int waited = 0; waited <= 10000; waited += 10) {
-        int st;
-        if (waitpid(lv->pid, &st, WNOHANG) == lv->pid) {
-            lv->pid = 0;
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail_msg("gbxd ended with status %d after SIGTERM, see %s", st, lv->log);
-            return;
-        }
-        tu_sleep_ms(10);
-    }
-    fail_msg("gbxd did not exit within 10 s of SIGTERM");
-}
-
-/*  gbxd still running. */
-static void s_alive(s_lv_t *lv)
-{
-    assert_true(lv->pid > 0);
-    int st;
-    pid_t r = waitpid(lv->pid, &st, WNOHANG);
-    if (r == lv->pid) {
-        lv->pid = 0;
-        fail_msg("gbxd exited (status %d), see %s", st, lv->log);
-    }
-    assert_int_equal(r, 0);
-}
-
 /*  gbxd running with LIMITS (lines added at the top of the limits: section). */
 static void s_use(s_lv_t *lv, const char *limits)
 {
-    if (lv->pid > 0 && lv->limits == limits)
+    if (lv->gd.pid > 0 && lv->limits == limits)
         return;
-    s_stop(lv);
-    char *text = strdup(lv->cfg_text), *with = NULL;
-    assert_non_null(text);
+    tb_gbxd_term(&lv->gd, S_STOP_MS);
+    char *with = NULL;
     assert_true(asprintf(&with, "limits:\n%s", limits) > 0);
-    s_replace(&text, "limits:\n", with);
-    assert_int_equal(tu_write_file(lv->cfg, text, strlen(text), 0600), 0);
+    tb_gbxd_write(&lv->gd, "limits:\n", with);
     free(with);
-    free(text);
     lv->limits = limits;
-    s_start(lv);
+    tb_gbxd_start(&lv->gd, S_START_MS);
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -377,7 +287,7 @@ static s_cli_t *s_client(s_lv_t *lv, const gbx_identity_t *idn)
 {
     s_cli_t *k = calloc(1, sizeof *k);
     assert_non_null(k);
-    gbx_client_opts_t o = {.endpoint = lv->endpoint,
+    gbx_client_opts_t o = {.endpoint = lv->gd.endpoint,
                            .identity = idn,
                            .node = &lv->node,
                            .peer = s_peer,
@@ -652,9 +562,11 @@ static int s_group_setup(void **state)
     assert_non_null(lv->dir);
     assert_non_null(mkdtemp(lv->dir));
     assert_true(asprintf(&lv->home, "%s/h", lv->dir) > 0);
-    assert_true(asprintf(&lv->log, "%s/gbxd.log", lv->dir) > 0);
+    char *log = NULL;
+    assert_true(asprintf(&log, "%s/gbxd.log", lv->dir) > 0);
     assert_true(asprintf(&lv->policy, "%s/policy.yaml", lv->home) > 0);
-    assert_rc(gbx_config_write_default(lv->home, &lv->cfg), GBX_OK);
+    tb_gbxd_home(&lv->gd, GBXD_PATH, lv->home, log);
+    free(log);
 
     size_t len = 0;
     uint8_t *pol = tu_read_file(lv->policy, &len);
@@ -663,22 +575,12 @@ static int s_group_setup(void **state)
     crypto_generichash(lv->hash, sizeof lv->hash, pol, len, NULL, 0);
     free(pol);
 
-    lv->port = tu_free_port();
-    assert_true(lv->port > 0);
-    snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
-    char *text = (char *)tu_read_file(lv->cfg, &len), *port = NULL;
-    assert_non_null(text);
-    assert_true(asprintf(&port, "adapter: %s\n", lv->endpoint) > 0);
-    s_replace(&text, "adapter: tcp://127.0.0.1:7400\n", port);
-    free(port);
-    assert_non_null(strstr(text, "limits:\n"));
-    lv->cfg_text = text;
+    assert_non_null(strstr(lv->gd.text, "limits:\n"));
 
     char err[512] = "";
-    assert_int_equal(tu_write_file(lv->cfg, text, strlen(text), 0600), 0);
-    gbx_err_t rc = gbx_config_load(lv->cfg, &lv->config, err, sizeof err);
+    gbx_err_t rc = gbx_config_load(lv->gd.cfg, &lv->config, err, sizeof err);
     if (rc != GBX_OK)
-        fail_msg("%s: %s: %s", lv->cfg, gbx_err_name(rc), err);
+        fail_msg("%s: %s: %s", lv->gd.cfg, gbx_err_name(rc), err);
     const char *ctl = gbx_config_str(lv->config, GBX_SETTING_LISTEN_CONTROL);
     assert_non_null(ctl);
     assert_true(strlen(ctl) < 108);
@@ -713,10 +615,7 @@ static int s_group_teardown(void **state)
     if (!lv)
         return 0;
     s_clients_down(lv);
-    if (lv->pid > 0) {
-        kill(lv->pid, SIGKILL);
-        waitpid(lv->pid, NULL, 0);
-    }
+    tb_gbxd_kill(&lv->gd);
     if (lv->ctx)
         zmq_ctx_term(lv->ctx);
     gbx_identity_destroy(&lv->admin);
@@ -731,10 +630,8 @@ static int s_group_teardown(void **state)
         tu_rmtree_path(lv->dir);
     else if (lv->dir)
         print_message("kept %s\n", lv->dir);
-    free(lv->cfg_text);
-    free(lv->cfg);
+    tb_gbxd_free(&lv->gd);
     free(lv->policy);
-    free(lv->log);
     free(lv->home);
     free(lv->dir);
     free(lv);
@@ -746,7 +643,7 @@ static int s_group_teardown(void **state)
 static void test_roles(void **state)
 {
     s_lv_t *lv = *state;
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
     static const char *const fake = "00112233445566778899aabbccddeeff";
     struct {
         const gbx_identity_t *op;
@@ -776,7 +673,7 @@ static void test_roles(void **state)
     }
 
     /* the viewer: nothing that changes anything */
-    int refused = s_log_count(lv, "GBX-CONTROL-REFUSED operator=op.viewer");
+    int refused = tb_gbxd_log_count(&lv->gd, "GBX-CONTROL-REFUSED operator=op.viewer");
     s_err(lv, lv->viewer, "holds.approve", s_id_args(fake, "x"), "NOT_AUTHORIZED", NULL, 0);
     s_err(lv, lv->viewer, "holds.reject", s_id_args(fake, "x"), "NOT_AUTHORIZED", NULL, 0);
     s_err(lv, lv->viewer, "policy.reload", NULL, "NOT_AUTHORIZED", NULL, 0);
@@ -791,13 +688,9 @@ static void test_roles(void **state)
     json_t *data = s_ok(lv, lv->admin, "policy.reload", NULL, &ans);
     assert_string_equal(s_str(data, "hash"), hex); /* the same file */
     json_decref(ans);
-    for (int waited = 0; s_log_count(lv, "GBX-CONTROL-REFUSED operator=op.viewer") < refused + 3;
-         waited += 20) {
-        if (waited > 5000)
-            fail_msg("no GBX-CONTROL-REFUSED lines for op.viewer in %s", lv->log);
-        tu_sleep_ms(20);
-    }
-    assert_int_equal(s_log_count(lv, "GBX-CONTROL-REFUSED operator=op.viewer"), refused + 3);
+    tb_gbxd_log_wait(&lv->gd, "GBX-CONTROL-REFUSED operator=op.viewer", refused + 2, S_LOG_MS);
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, "GBX-CONTROL-REFUSED operator=op.viewer"),
+                     refused + 3);
 
     /* requests that are not requests */
     const gbx_identity_t *v = lv->viewer;
@@ -808,13 +701,13 @@ static void test_roles(void **state)
     assert_string_equal(s_str(ans, "error"), "BAD_REQUEST");
     json_decref(ans);
     s_err(lv, lv->viewer, "holds.frobnicate", NULL, "BAD_REQUEST", NULL, 0);
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void test_zap_refused(void **state)
 {
     s_lv_t *lv = *state;
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
     uint8_t pk[GBX_KEY_BYTES], sk[GBX_KEY_BYTES];
     crypto_box_keypair(pk, sk); /* a key nobody registered */
     struct {
@@ -841,13 +734,13 @@ static void test_zap_refused(void **state)
         assert_string_equal(s_str(data, "operator"), "op.viewer");
         json_decref(a2);
     }
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void test_policy_check(void **state)
 {
     s_lv_t *lv = *state;
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
     char hex[2 * GBX_HASH_BYTES + 1];
     s_hash_hex(lv->hash, hex);
 
@@ -901,13 +794,13 @@ static void test_policy_check(void **state)
     a = s_paycert_args();
     json_object_set_new(a, "consent", json_string("SORT_OF"));
     s_err(lv, lv->viewer, "policy.check", a, "BAD_REQUEST", NULL, 0);
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void test_hold_approve(void **state)
 {
     s_lv_t *lv = *state;
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
     s_clients_up(lv);
     char id[S_HEX_LEN];
     uint64_t seq = 0;
@@ -959,13 +852,13 @@ static void test_hold_approve(void **state)
     s_err(lv, lv->approver, "holds.approve", s_id_args(id, NULL), "NOT_FOUND", NULL, 0);
     h = s_held(lv, id, NULL);
     assert_null(h);
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void test_hold_reject(void **state)
 {
     s_lv_t *lv = *state;
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
     s_clients_up(lv);
     char id[S_HEX_LEN];
     uint64_t seq = 0;
@@ -1011,13 +904,13 @@ static void test_hold_reject(void **state)
     assert_null(h);
     s_err(lv, lv->approver, "holds.reject", s_id_args(id, S_REJECT_COMMENT), "NOT_FOUND", NULL, 0);
     s_err(lv, lv->approver, "holds.approve", s_id_args(id, NULL), "NOT_FOUND", NULL, 0);
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void test_reload(void **state)
 {
     s_lv_t *lv = *state;
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
     char old[2 * GBX_HASH_BYTES + 1], neu[2 * GBX_HASH_BYTES + 1];
     s_hash_hex(lv->hash, old);
 
@@ -1054,14 +947,14 @@ static void test_reload(void **state)
     /* valid and changed: a new version */
     text = strndup(gbx_policy_sample, gbx_policy_sample_len);
     assert_non_null(text);
-    s_replace(&text, "version: \"2026-11-22.1\"\n", "version: \"2026-11-22.2-ctl\"\n");
+    tb_replace(&text, "version: \"2026-11-22.1\"\n", "version: \"2026-11-22.2-ctl\"\n");
     assert_int_equal(tu_write_file(lv->policy, text, strlen(text), 0600), 0);
     crypto_generichash(lv->new_hash, GBX_HASH_BYTES, (const unsigned char *)text, strlen(text),
                        NULL, 0);
     free(text);
     s_hash_hex(lv->new_hash, neu);
     assert_string_not_equal(neu, old);
-    int loaded = s_log_count(lv, "GBX-POLICY-LOADED by=op.admin");
+    int loaded = tb_gbxd_log_count(&lv->gd, "GBX-POLICY-LOADED by=op.admin");
     d = s_ok(lv, lv->admin, "policy.reload", NULL, &ans);
     assert_string_equal(s_str(d, "hash"), neu);
     assert_string_equal(s_str(d, "version"), "2026-11-22.2-ctl");
@@ -1077,12 +970,8 @@ static void test_reload(void **state)
     d = s_ok(lv, lv->viewer, "policy.check", s_paycert_args(), &ans);
     assert_string_equal(s_str(d, "policy_hash"), neu);
     json_decref(ans);
-    for (int waited = 0; s_log_count(lv, "GBX-POLICY-LOADED by=op.admin") <= loaded; waited += 20) {
-        if (waited > 5000)
-            fail_msg("no new GBX-POLICY-LOADED by=op.admin in %s", lv->log);
-        tu_sleep_ms(20);
-    }
-    s_alive(lv);
+    tb_gbxd_log_wait(&lv->gd, "GBX-POLICY-LOADED by=op.admin", loaded, S_LOG_MS);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void test_hold_timeout(void **state)
@@ -1130,7 +1019,7 @@ static void test_hold_timeout(void **state)
     s_err(lv, lv->approver, "holds.approve", s_id_args(id, NULL), "NOT_FOUND", NULL, 0);
     s_pump(lv, 300);
     assert_int_equal(s_count_ev(lv->tax, GBX_EV_DELIVERY), 0);
-    s_alive(lv);
+    tb_gbxd_alive(&lv->gd);
 }
 
 /*  1 when record REC (NUL-terminated, "\n" first) has the line KEY=VALUE. */
@@ -1161,7 +1050,7 @@ static void test_audit(void **state)
 {
     s_lv_t *lv = *state;
     s_clients_down(lv);
-    s_stop(lv); /* SIGTERM, exit 0 */
+    tb_gbxd_term(&lv->gd, S_STOP_MS); /* SIGTERM, exit 0 */
     char *data = NULL;
     assert_true(asprintf(&data, "%s/data", lv->home) > 0);
     gbx_store_t *st = NULL;

@@ -69,7 +69,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -89,6 +88,7 @@
 #include "gbx/identity.h"
 #include "gbx/payload.h"
 #include "gbx/receipt.h"
+#include "tb_gbxd.h"
 
 #ifndef GBXD_PATH
 #error "GBXD_PATH must be defined (tests/broker/CMakeLists.txt)"
@@ -100,6 +100,9 @@
 #define S_WAIT_MS 10000
 #define S_ACK_MS  300
 #define S_BACKOFF 50
+
+#define S_START_MS 5000  /* gbxd listening */
+#define S_STOP_MS  10000 /* gbxd's clean exit after SIGTERM */
 
 static const char s_limits_a[] = "  max_payload_bytes: 64KiB\n"
                                  "  max_ttl_ms: 2h\n"
@@ -134,13 +137,8 @@ typedef struct {
 typedef struct {
     char *dir;
     char *home;
-    char *cfg;
-    char *cfg_text; /* as written, port moved */
-    char *log;
+    tb_gbxd_t gd;       /* its stderr in DIR/gbxd.log */
     const char *limits; /* of the running gbxd */
-    int port;
-    char endpoint[64];
-    pid_t pid;
     void *ctx;
     gbx_config_t *config; /* the registry, for keys */
     gbx_pubid_t node;
@@ -164,18 +162,6 @@ static int s_quick(void)
     return q && *q && strcmp(q, "0") != 0;
 }
 
-/*  1 when gbxd's log contains NEEDLE. */
-static int s_log_has(s_lv_t *lv, const char *needle)
-{
-    size_t len = 0;
-    char *text = (char *)tu_read_file(lv->log, &len);
-    if (!text)
-        return 0;
-    int found = strstr(text, needle) != NULL;
-    free(text);
-    return found;
-}
-
 static void s_hex16(const uint8_t *id, char out[2 * GBX_MSG_ID_BYTES + 1])
 {
     sodium_bin2hex(out, 2 * GBX_MSG_ID_BYTES + 1, id, GBX_MSG_ID_BYTES);
@@ -183,69 +169,18 @@ static void s_hex16(const uint8_t *id, char out[2 * GBX_MSG_ID_BYTES + 1])
 
 /* ------------------------------------------------------------------- gbxd */
 
-static void s_start(s_lv_t *lv)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO); /* the banner */
-        int log = open(lv->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (log >= 0)
-            dup2(log, STDERR_FILENO);
-        execl(GBXD_PATH, "gbxd", "-c", lv->cfg, (char *)NULL);
-        _exit(127);
-    }
-    lv->pid = pid;
-    for (int i = 0; i < 200; i++) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            lv->pid = 0;
-            fail_msg("gbxd exited during start-up (status %d), see %s", status, lv->log);
-        }
-        if (tu_port_open(lv->port))
-            return;
-        tu_sleep_ms(25);
-    }
-    fail_msg("gbxd did not listen on %s within 5 s", lv->endpoint);
-}
-
-/*  SIGTERM and a clean exit (status 0) within 10 s. */
-static void s_stop(s_lv_t *lv)
-{
-    if (lv->pid <= 0)
-        return;
-    assert_int_equal(kill(lv->pid, SIGTERM), 0);
-    for (int waited = 0; waited <= 10000; waited += 10) {
-        int st;
-        if (waitpid(lv->pid, &st, WNOHANG) == lv->pid) {
-            lv->pid = 0;
-            assert_true(WIFEXITED(st));
-            assert_int_equal(WEXITSTATUS(st), 0);
-            return;
-        }
-        tu_sleep_ms(10);
-    }
-    fail_msg("gbxd did not exit within 10 s of SIGTERM");
-}
-
 /*  gbxd running with LIMITS (the body of the limits: section). */
 static void s_use(s_lv_t *lv, const char *limits)
 {
-    if (lv->pid > 0 && lv->limits == limits)
+    if (lv->gd.pid > 0 && lv->limits == limits)
         return;
-    s_stop(lv);
-    const char *old = "limits:\n  max_payload_bytes: 16MiB\n";
-    char *at = strstr(lv->cfg_text, old);
-    assert_non_null(at);
-    char *out = NULL;
-    assert_true(asprintf(&out, "%.*slimits:\n%s%s", (int)(at - lv->cfg_text), lv->cfg_text, limits,
-                         at + strlen(old)) > 0);
-    assert_int_equal(tu_write_file(lv->cfg, out, strlen(out), 0600), 0);
-    free(out);
+    tb_gbxd_term(&lv->gd, S_STOP_MS);
+    char *with = NULL;
+    assert_true(asprintf(&with, "limits:\n%s", limits) > 0);
+    tb_gbxd_write(&lv->gd, "limits:\n  max_payload_bytes: 16MiB\n", with);
+    free(with);
     lv->limits = limits;
-    s_start(lv);
+    tb_gbxd_start(&lv->gd, S_START_MS);
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -283,7 +218,7 @@ static s_cli_t *s_slot(s_lv_t *lv, const char *id)
 static s_cli_t *s_client(s_lv_t *lv, const char *id)
 {
     s_cli_t *k = s_slot(lv, id);
-    gbx_client_opts_t o = {.endpoint = lv->endpoint,
+    gbx_client_opts_t o = {.endpoint = lv->gd.endpoint,
                            .identity = s_idn(lv, id),
                            .node = &lv->node,
                            .peer = s_peer,
@@ -346,7 +281,7 @@ static s_cli_t *s_raw(s_lv_t *lv, const char *id, uint32_t credit)
                      0);
     assert_int_equal(
         zmq_setsockopt(k->raw, ZMQ_CURVE_SECRETKEY, gbx_identity_curve_sk(idn), GBX_KEY_BYTES), 0);
-    assert_int_equal(zmq_connect(k->raw, lv->endpoint), 0);
+    assert_int_equal(zmq_connect(k->raw, lv->gd.endpoint), 0);
     if (credit) {
         uint8_t *p1 = NULL;
         size_t l1 = 0;
@@ -611,27 +546,16 @@ static int s_group_setup(void **state)
     *state = lv;
     lv->dir = tu_tmpdir();
     assert_true(asprintf(&lv->home, "%s/home", lv->dir) > 0);
-    assert_true(asprintf(&lv->log, "%s/gbxd.log", lv->dir) > 0);
-    assert_rc(gbx_config_write_default(lv->home, &lv->cfg), GBX_OK);
+    char *log = NULL;
+    assert_true(asprintf(&log, "%s/gbxd.log", lv->dir) > 0);
+    tb_gbxd_home(&lv->gd, GBXD_PATH, lv->home, log);
+    free(log);
     assert_int_equal(tu_policy_open(lv->home), 0); /* delivery mechanics, not policy */
-    assert_int_equal(tu_config_test_services(lv->cfg, s_agencies, S_NAGENCIES), 0);
-    lv->port = tu_free_port();
-    assert_true(lv->port > 0);
-    snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
-
-    size_t len = 0;
-    char *text = (char *)tu_read_file(lv->cfg, &len);
-    assert_non_null(text);
-    const char *old = "adapter: tcp://127.0.0.1:7400\n";
-    char *at = strstr(text, old);
-    assert_non_null(at);
-    assert_true(asprintf(&lv->cfg_text, "%.*sadapter: %s\n%s", (int)(at - text), text, lv->endpoint,
-                         at + strlen(old)) > 0);
-    free(text);
-    assert_int_equal(tu_write_file(lv->cfg, lv->cfg_text, strlen(lv->cfg_text), 0600), 0);
+    assert_int_equal(tu_config_test_services(lv->gd.cfg, s_agencies, S_NAGENCIES), 0);
+    tb_gbxd_edit(&lv->gd, NULL, NULL); /* the services, for every start */
 
     char err[256];
-    assert_rc(gbx_config_load(lv->cfg, &lv->config, err, sizeof err), GBX_OK);
+    assert_rc(gbx_config_load(lv->gd.cfg, &lv->config, err, sizeof err), GBX_OK);
     for (size_t i = 0; i < S_NAGENCIES; i++) {
         char *p = NULL;
         assert_true(asprintf(&p, "%s/keys/%s.secret", lv->home, s_agencies[i]) > 0);
@@ -654,10 +578,7 @@ static int s_group_teardown(void **state)
     if (!lv)
         return 0;
     s_free_all(lv);
-    if (lv->pid > 0) {
-        kill(lv->pid, SIGKILL);
-        waitpid(lv->pid, NULL, 0);
-    }
+    tb_gbxd_kill(&lv->gd);
     if (lv->ctx)
         zmq_ctx_term(lv->ctx);
     for (size_t i = 0; i < lv->nids; i++)
@@ -665,9 +586,7 @@ static int s_group_teardown(void **state)
     gbx_config_destroy(&lv->config);
     if (lv->dir && !getenv("GBX_TEST_KEEP"))
         tu_rmtree_path(lv->dir);
-    free(lv->cfg_text);
-    free(lv->cfg);
-    free(lv->log);
+    tb_gbxd_free(&lv->gd);
     free(lv->home);
     free(lv->dir);
     free(lv);
@@ -770,10 +689,10 @@ static void test_request_response(void **state)
     char hex[2 * GBX_MSG_ID_BYTES + 1], needle[128];
     s_hex16(req_id, hex);
     snprintf(needle, sizeof needle, "message_id=%s to=gd.tax", hex);
-    assert_false(s_log_has(lv, needle));
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, needle), 0);
     s_hex16(resp_id, hex);
     snprintf(needle, sizeof needle, "message_id=%s to=hk.kiosk", hex);
-    assert_false(s_log_has(lv, needle));
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, needle), 0);
     assert_int_equal(s_count_ev(tax, GBX_EV_DELIVERY) + s_count_ev(kiosk, GBX_EV_DELIVERY), 0);
     assert_int_equal(s_count_ev(tax, GBX_EV_NOTICE) + s_count_ev(kiosk, GBX_EV_NOTICE), 0);
 }
@@ -1309,8 +1228,8 @@ static void test_restart_once(void **state)
     s_cli_free(lv, &rx);
 
     /* a clean stop and start on the same data */
-    s_stop(lv);
-    s_start(lv);
+    tb_gbxd_term(&lv->gd, S_STOP_MS);
+    tb_gbxd_start(&lv->gd, S_START_MS);
 
     /* a fresh receiver (no dedupe memory) gets exactly the unacked N/2 */
     s_cli_t *rx2 = s_client(lv, "hk.cr");

@@ -25,7 +25,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -44,6 +43,7 @@
 #include "gbx/identity.h"
 #include "gbx/payload.h"
 #include "gbx/receipt.h"
+#include "tb_gbxd.h"
 
 #ifndef GBXD_PATH
 #error "GBXD_PATH must be defined (tests/broker/CMakeLists.txt)"
@@ -56,10 +56,7 @@
 
 typedef struct {
     char *dir;
-    char *cfg;
-    int port;
-    char endpoint[64];
-    pid_t pid;
+    tb_gbxd_t gd; /* gbxd, its stderr the test's */
     void *ctx;
     void *dealer;
     gbx_identity_t *me;   /* gd.qh-amr */
@@ -83,73 +80,6 @@ static uint64_t s_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/*  Rewrites the listen.adapter line of the generated config. */
-static void s_set_port(s_live_t *lv)
-{
-    size_t len = 0;
-    char *text = (char *)tu_read_file(lv->cfg, &len);
-    assert_non_null(text);
-    const char *old = "adapter: tcp://127.0.0.1:7400\n";
-    char *at = strstr(text, old);
-    assert_non_null(at);
-    char *out = NULL;
-    assert_true(asprintf(&out, "%.*sadapter: %s\n%s", (int)(at - text), text, lv->endpoint,
-                         at + strlen(old)) > 0);
-    assert_int_equal(tu_write_file(lv->cfg, out, strlen(out), 0600), 0);
-    free(out);
-    free(text);
-}
-
-/*  Starts gbxd -c CFG and waits (at most 5 s) until it listens. */
-static void s_start(s_live_t *lv)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO); /* the banner; logs stay on stderr */
-        execl(GBXD_PATH, "gbxd", "-c", lv->cfg, (char *)NULL);
-        _exit(127);
-    }
-    lv->pid = pid;
-    for (int i = 0; i < 100; i++) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            lv->pid = 0;
-            fail_msg("gbxd exited during start-up (status %d)", status);
-        }
-        if (tu_port_open(lv->port))
-            return;
-        tu_sleep_ms(50);
-    }
-    fail_msg("gbxd did not listen on %s within 5 s", lv->endpoint);
-}
-
-/*  Waits at most MS for the child to exit; its wait status, or -1. */
-static int s_wait_exit(s_live_t *lv, int ms)
-{
-    for (int waited = 0; waited <= ms; waited += 20) {
-        int status;
-        pid_t r = waitpid(lv->pid, &status, WNOHANG);
-        if (r == lv->pid) {
-            lv->pid = 0;
-            return status;
-        }
-        tu_sleep_ms(20);
-    }
-    return -1;
-}
-
-static void s_kill(s_live_t *lv)
-{
-    if (lv->pid > 0) {
-        kill(lv->pid, SIGKILL);
-        waitpid(lv->pid, NULL, 0);
-        lv->pid = 0;
-    }
-}
-
 /*  A CURVE DEALER as IDN (public/secret curve keys) to the node. */
 static void *s_dealer(s_live_t *lv, const uint8_t *pk, const uint8_t *sk)
 {
@@ -160,7 +90,7 @@ static void *s_dealer(s_live_t *lv, const uint8_t *pk, const uint8_t *sk)
     assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, lv->node.curve_pk, GBX_KEY_BYTES), 0);
     assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, GBX_KEY_BYTES), 0);
     assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, GBX_KEY_BYTES), 0);
-    assert_int_equal(zmq_connect(s, lv->endpoint), 0);
+    assert_int_equal(zmq_connect(s, lv->gd.endpoint), 0);
     return s;
 }
 
@@ -259,12 +189,8 @@ static int s_group_setup(void **state)
     lv->dir = tu_tmpdir();
     char *home = NULL;
     assert_true(asprintf(&home, "%s/home", lv->dir) > 0);
-    assert_rc(gbx_config_write_default(home, &lv->cfg), GBX_OK);
+    tb_gbxd_home(&lv->gd, GBXD_PATH, home, NULL);
     assert_int_equal(tu_policy_open(home), 0); /* delivery mechanics, not policy */
-    lv->port = tu_free_port();
-    assert_true(lv->port > 0);
-    snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
-    s_set_port(lv);
 
     char *p = NULL;
     assert_true(asprintf(&p, "%s/keys/%s.secret", home, S_FROM) > 0);
@@ -282,7 +208,7 @@ static int s_group_setup(void **state)
 
     lv->ctx = zmq_ctx_new();
     assert_non_null(lv->ctx);
-    s_start(lv);
+    tb_gbxd_start(&lv->gd, 5000);
     lv->dealer = s_dealer(lv, lv->qh.curve_pk, gbx_identity_curve_sk(lv->me));
     return 0;
 }
@@ -292,7 +218,7 @@ static int s_group_teardown(void **state)
     s_live_t *lv = *state;
     if (!lv)
         return 0;
-    s_kill(lv);
+    tb_gbxd_kill(&lv->gd);
     if (lv->dealer)
         zmq_close(lv->dealer);
     if (lv->ctx)
@@ -303,7 +229,7 @@ static int s_group_teardown(void **state)
     free(lv->frame);
     free(lv->sealed);
     free(lv->receipt);
-    free(lv->cfg);
+    tb_gbxd_free(&lv->gd);
     if (lv->dir)
         tu_rmtree_path(lv->dir);
     free(lv->dir);
@@ -420,11 +346,9 @@ static void test_restart(void **state)
 {
     s_live_t *lv = *state;
     assert_non_null(lv->receipt);
-    assert_true(lv->pid > 0);
-    kill(lv->pid, SIGKILL);
-    int st = s_wait_exit(lv, 5000);
+    int st = tb_gbxd_stop(&lv->gd, SIGKILL, 5000);
     assert_true(st != -1 && WIFSIGNALED(st));
-    s_start(lv);
+    tb_gbxd_start(&lv->gd, 5000);
     zmq_close(lv->dealer);
     lv->dealer = s_dealer(lv, lv->qh.curve_pk, gbx_identity_curve_sk(lv->me));
     s_send(lv->dealer, lv->frame, lv->frame_len, lv->sealed, lv->sealed_len);
@@ -440,13 +364,8 @@ static void test_restart(void **state)
 static void test_sigterm(void **state)
 {
     s_live_t *lv = *state;
-    assert_true(lv->pid > 0);
-    assert_int_equal(kill(lv->pid, SIGTERM), 0);
-    int st = s_wait_exit(lv, 5000);
-    if (st == -1)
-        fail_msg("gbxd did not exit within 5 s of SIGTERM");
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(lv->gd.pid > 0);
+    tb_gbxd_term(&lv->gd, 5000);
 }
 
 int main(void)

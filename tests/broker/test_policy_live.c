@@ -59,7 +59,6 @@
 #include "tu_cmocka.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +74,7 @@
 #include "gbx/receipt.h"
 #include "policy.h"
 #include "registry.h"
+#include "tb_gbxd.h"
 #include "tp_cases.h"
 
 #ifndef GBXD_PATH
@@ -87,6 +87,8 @@
 #define S_SEND_MS    20000         /* one answer */
 #define S_BIG_MS     90000         /* the answer to a payload over 1 MiB */
 #define S_LOG_MS     10000         /* a line in gbxd's log */
+#define S_START_MS   10000         /* gbxd listening */
+#define S_STOP_MS    10000         /* gbxd's clean exit after SIGTERM */
 #define S_QUICK_MAX  (16 * TP_MIB) /* larger payloads skipped with GBX_TEST_QUICK */
 
 /*  One sending agency: its keys and its libgbx client. */
@@ -99,12 +101,8 @@ typedef struct {
 typedef struct {
     char *dir;
     char *home;
-    char *cfg;
     char *policy; /* DIR/home/policy.yaml, node.policy */
-    char *log;
-    int port;
-    char endpoint[64];
-    pid_t pid;
+    tb_gbxd_t gd; /* its stderr in DIR/gbxd.log */
     pid_t first_pid;
     gbx_config_t *config; /* the registry: keys, and the date check */
     gbx_pubid_t node;
@@ -129,25 +127,11 @@ static int s_env(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/*  Occurrences of NEEDLE in gbxd's log. */
-static int s_log_count(const s_lv_t *lv, const char *needle)
-{
-    size_t len = 0;
-    char *text = (char *)tu_read_file(lv->log, &len);
-    if (!text)
-        return 0;
-    int n = 0;
-    for (const char *at = text; (at = strstr(at, needle)) != NULL; at += strlen(needle))
-        n++;
-    free(text);
-    return n;
-}
-
 /*  The last line of gbxd's log that contains NEEDLE (caller frees), or NULL. */
 static char *s_log_line(const s_lv_t *lv, const char *needle)
 {
     size_t len = 0;
-    char *text = (char *)tu_read_file(lv->log, &len);
+    char *text = (char *)tu_read_file(lv->gd.log, &len);
     if (!text)
         return NULL;
     char *line = NULL;
@@ -164,40 +148,11 @@ static char *s_log_line(const s_lv_t *lv, const char *needle)
     return line;
 }
 
-/*  Waits at most S_LOG_MS until NEEDLE occurs more than BEFORE times. */
-static void s_log_wait(const s_lv_t *lv, const char *needle, int before)
-{
-    for (int waited = 0; waited <= S_LOG_MS; waited += 20) {
-        if (s_log_count(lv, needle) > before)
-            return;
-        tu_sleep_ms(20);
-    }
-    fail_msg("no new %s in %s within %d ms", needle, lv->log, S_LOG_MS);
-}
-
 /*  gbxd is still the child it was at the start. */
 static void s_alive(s_lv_t *lv)
 {
-    assert_true(lv->pid > 0);
-    assert_int_equal(lv->pid, lv->first_pid);
-    int st;
-    pid_t r = waitpid(lv->pid, &st, WNOHANG);
-    if (r == lv->pid) {
-        lv->pid = 0;
-        fail_msg("gbxd exited (status %d), see %s", st, lv->log);
-    }
-    assert_int_equal(r, 0);
-}
-
-/*  Replaces the first FROM in *TEXT by TO (FROM must occur). */
-static void s_replace(char **text, const char *from, const char *to)
-{
-    char *at = strstr(*text, from);
-    assert_non_null(at);
-    char *out = NULL;
-    assert_true(asprintf(&out, "%.*s%s%s", (int)(at - *text), *text, to, at + strlen(from)) > 0);
-    free(*text);
-    *text = out;
+    assert_int_equal(lv->gd.pid, lv->first_pid);
+    tb_gbxd_alive(&lv->gd);
 }
 
 static void s_hash_hex(const uint8_t *hash, char out[2 * GBX_HASH_BYTES + 1])
@@ -210,36 +165,6 @@ static void s_write_policy(s_lv_t *lv, const char *text, uint8_t hash[GBX_HASH_B
 {
     assert_int_equal(tu_write_file(lv->policy, text, strlen(text), 0600), 0);
     crypto_generichash(hash, GBX_HASH_BYTES, (const unsigned char *)text, strlen(text), NULL, 0);
-}
-
-/* ------------------------------------------------------------------- gbxd */
-
-static void s_start(s_lv_t *lv)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO); /* the banner */
-        int log = open(lv->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (log >= 0)
-            dup2(log, STDERR_FILENO);
-        execl(GBXD_PATH, "gbxd", "-c", lv->cfg, (char *)NULL);
-        _exit(127);
-    }
-    lv->pid = pid;
-    for (int i = 0; i < 400; i++) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            lv->pid = 0;
-            fail_msg("gbxd exited during start-up (status %d), see %s", status, lv->log);
-        }
-        if (tu_port_open(lv->port))
-            return;
-        tu_sleep_ms(25);
-    }
-    fail_msg("gbxd did not listen on %s within 10 s", lv->endpoint);
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -265,7 +190,7 @@ static gbx_client_t *s_agent(s_lv_t *lv, const char *id)
     assert_rc(gbx_identity_load(p, &a->idn), GBX_OK);
     free(p);
     /* its own ZeroMQ context (zmq_ctx NULL), as in test_delivery_live */
-    gbx_client_opts_t o = {.endpoint = lv->endpoint,
+    gbx_client_opts_t o = {.endpoint = lv->gd.endpoint,
                            .identity = a->idn,
                            .node = &lv->node,
                            .peer = s_peer,
@@ -435,9 +360,12 @@ static int s_group_setup(void **state)
     *state = lv;
     lv->dir = tu_tmpdir();
     assert_true(asprintf(&lv->home, "%s/home", lv->dir) > 0);
-    assert_true(asprintf(&lv->log, "%s/gbxd.log", lv->dir) > 0);
+    char *log = NULL;
+    assert_true(asprintf(&log, "%s/gbxd.log", lv->dir) > 0);
     assert_true(asprintf(&lv->policy, "%s/policy.yaml", lv->home) > 0);
-    assert_rc(gbx_config_write_default(lv->home, &lv->cfg), GBX_OK);
+    tb_gbxd_home(&lv->gd, GBXD_PATH, lv->home, log);
+    free(log);
+    tb_gbxd_edit(&lv->gd, "max_payload_bytes: 16MiB\n", "max_payload_bytes: 64MiB\n");
 
     /* policy.yaml is the sample; its hash is what receipts must carry */
     size_t len = 0;
@@ -448,22 +376,10 @@ static int s_group_setup(void **state)
     crypto_generichash(lv->hash, sizeof lv->hash, pol, len, NULL, 0);
     free(pol);
 
-    lv->port = tu_free_port();
-    assert_true(lv->port > 0);
-    snprintf(lv->endpoint, sizeof lv->endpoint, "tcp://127.0.0.1:%d", lv->port);
-    char *text = (char *)tu_read_file(lv->cfg, &len), *port = NULL;
-    assert_non_null(text);
-    assert_true(asprintf(&port, "adapter: %s\n", lv->endpoint) > 0);
-    s_replace(&text, "adapter: tcp://127.0.0.1:7400\n", port);
-    s_replace(&text, "max_payload_bytes: 16MiB\n", "max_payload_bytes: 64MiB\n");
-    assert_int_equal(tu_write_file(lv->cfg, text, strlen(text), 0600), 0);
-    free(port);
-    free(text);
-
     char err[512] = "";
-    gbx_err_t rc = gbx_config_load(lv->cfg, &lv->config, err, sizeof err);
+    gbx_err_t rc = gbx_config_load(lv->gd.cfg, &lv->config, err, sizeof err);
     if (rc != GBX_OK)
-        fail_msg("%s: %s: %s", lv->cfg, gbx_err_name(rc), err);
+        fail_msg("%s: %s: %s", lv->gd.cfg, gbx_err_name(rc), err);
     rc = gbx_policy_load(lv->policy, gbx_config_registry(lv->config), &lv->sample, err, sizeof err);
     if (rc != GBX_OK)
         fail_msg("%s: %s: %s", lv->policy, gbx_err_name(rc), err);
@@ -473,8 +389,8 @@ static int s_group_setup(void **state)
     assert_rc(gbx_pubid_load(p, &lv->node), GBX_OK);
     free(p);
 
-    s_start(lv);
-    lv->first_pid = lv->pid;
+    tb_gbxd_start(&lv->gd, S_START_MS);
+    lv->first_pid = lv->gd.pid;
     return 0;
 }
 
@@ -484,17 +400,13 @@ static int s_group_teardown(void **state)
     if (!lv)
         return 0;
     s_agents_free(lv);
-    if (lv->pid > 0) {
-        kill(lv->pid, SIGKILL);
-        waitpid(lv->pid, NULL, 0);
-    }
+    tb_gbxd_kill(&lv->gd);
     gbx_policy_destroy(&lv->sample);
     gbx_config_destroy(&lv->config);
     if (lv->dir && !s_env("GBX_TEST_KEEP"))
         tu_rmtree_path(lv->dir);
-    free(lv->cfg);
+    tb_gbxd_free(&lv->gd);
     free(lv->policy);
-    free(lv->log);
     free(lv->home);
     free(lv->dir);
     free(lv);
@@ -575,10 +487,10 @@ static void test_reload_rejected(void **state)
     free(bad);
     free(text);
 
-    int before = s_log_count(lv, "GBX-POLICY-REJECTED");
-    int loaded = s_log_count(lv, "GBX-POLICY-LOADED");
-    assert_int_equal(kill(lv->pid, SIGHUP), 0);
-    s_log_wait(lv, "GBX-POLICY-REJECTED", before);
+    int before = tb_gbxd_log_count(&lv->gd, "GBX-POLICY-REJECTED");
+    int loaded = tb_gbxd_log_count(&lv->gd, "GBX-POLICY-LOADED");
+    assert_int_equal(kill(lv->gd.pid, SIGHUP), 0);
+    tb_gbxd_log_wait(&lv->gd, "GBX-POLICY-REJECTED", before, S_LOG_MS);
     char *got = s_log_line(lv, "GBX-POLICY-REJECTED");
     assert_non_null(got);
     char want[128];
@@ -587,7 +499,7 @@ static void test_reload_rejected(void **state)
         fail_msg("log line \"%s\" does not say \"%s\" ... GD-SI-PAYCRT", got, want);
     print_message("  %s\n", got);
     free(got);
-    assert_int_equal(s_log_count(lv, "GBX-POLICY-LOADED"), loaded);
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, "GBX-POLICY-LOADED"), loaded);
     s_alive(lv);
 
     /* the sample stays in force */
@@ -611,21 +523,21 @@ static void test_reload_loaded(void **state)
     /* the sample, the paycert request rule disabled, a new version */
     char *text = strndup(gbx_policy_sample, gbx_policy_sample_len);
     assert_non_null(text);
-    s_replace(&text, "version: \"2026-11-22.1\"\n", "version: \"2026-11-22.2-live\"\n");
-    s_replace(&text, "  - id: sp-hk-gd-paycert-request\n",
-              "  - id: sp-hk-gd-paycert-request\n    enabled: false\n");
+    tb_replace(&text, "version: \"2026-11-22.1\"\n", "version: \"2026-11-22.2-live\"\n");
+    tb_replace(&text, "  - id: sp-hk-gd-paycert-request\n",
+               "  - id: sp-hk-gd-paycert-request\n    enabled: false\n");
     uint8_t hash[GBX_HASH_BYTES];
     s_write_policy(lv, text, hash);
     free(text);
     assert_memory_not_equal(hash, lv->hash, GBX_HASH_BYTES);
 
-    int read = s_log_count(lv, "GBX-POLICY-READ");
-    int loaded = s_log_count(lv, "GBX-POLICY-LOADED");
-    int rejected = s_log_count(lv, "GBX-POLICY-REJECTED");
-    assert_int_equal(kill(lv->pid, SIGHUP), 0);
-    s_log_wait(lv, "GBX-POLICY-LOADED", loaded);
-    assert_int_equal(s_log_count(lv, "GBX-POLICY-READ"), read + 1);
-    assert_int_equal(s_log_count(lv, "GBX-POLICY-REJECTED"), rejected);
+    int read = tb_gbxd_log_count(&lv->gd, "GBX-POLICY-READ");
+    int loaded = tb_gbxd_log_count(&lv->gd, "GBX-POLICY-LOADED");
+    int rejected = tb_gbxd_log_count(&lv->gd, "GBX-POLICY-REJECTED");
+    assert_int_equal(kill(lv->gd.pid, SIGHUP), 0);
+    tb_gbxd_log_wait(&lv->gd, "GBX-POLICY-LOADED", loaded, S_LOG_MS);
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, "GBX-POLICY-READ"), read + 1);
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, "GBX-POLICY-REJECTED"), rejected);
     char *got = s_log_line(lv, "GBX-POLICY-READ"), hex[2 * GBX_HASH_BYTES + 1], want[160];
     assert_non_null(got);
     s_hash_hex(hash, hex);
@@ -664,20 +576,9 @@ static void test_sigterm(void **state)
 {
     s_lv_t *lv = *state;
     s_alive(lv);
-    assert_int_equal(s_log_count(lv, "GBX-START"), 1); /* never restarted */
+    assert_int_equal(tb_gbxd_log_count(&lv->gd, "GBX-START"), 1); /* never restarted */
     s_agents_free(lv);
-    assert_int_equal(kill(lv->pid, SIGTERM), 0);
-    for (int waited = 0; waited <= 10000; waited += 10) {
-        int st;
-        if (waitpid(lv->pid, &st, WNOHANG) == lv->pid) {
-            lv->pid = 0;
-            assert_true(WIFEXITED(st));
-            assert_int_equal(WEXITSTATUS(st), 0);
-            return;
-        }
-        tu_sleep_ms(10);
-    }
-    fail_msg("gbxd did not exit within 10 s of SIGTERM");
+    tb_gbxd_term(&lv->gd, S_STOP_MS);
 }
 
 int main(void)
