@@ -83,8 +83,7 @@ struct gbx_policy {
     size_t n_rules;
     size_t **by_service; /* per service index: rule indices, file order */
     size_t *n_by_service;
-    int count_subjects, count_messages; /* some rule caps them */
-    int count_across;                   /* some rule's caps count every route */
+    int count_messages; /* some rule caps messages (subjects are always counted) */
 };
 
 /* ---------------------------------------------------------------- names */
@@ -680,9 +679,7 @@ static gbx_err_t s_volume(s_ctx_t *c, s_rule_t *r, struct fy_node *map)
     }
     if (rc == GBX_OK && !r->subjects_per_year && !r->messages_per_day)
         rc = s_bad(c, map, "volume", "needs subjects_per_year or messages_per_day");
-    c->p->count_subjects |= r->subjects_per_year != 0;
     c->p->count_messages |= r->messages_per_day != 0;
-    c->p->count_across |= r->across_routes;
     return rc;
 }
 
