@@ -173,7 +173,7 @@ static void test_timeout_zero(void **state)
     void *got[1];
     uint64_t t0 = s_ms();
     assert_int_equal(gbx_chan_take(c, got, 1, 0), 0);
-    assert_true(s_ms() - t0 < 50);
+    assert_true(s_ms() - t0 < 1000); /* does not wait (generous: valgrind) */
     gbx_chan_destroy(&c);
 }
 
@@ -326,8 +326,8 @@ static void test_close_wakes(void **state)
     t0 = s_ms();
     assert_int_equal(gbx_chan_take(c, got, 1, -1), 0);
     assert_int_equal(gbx_chan_take(c, got, 1, 10000), 0);
-    assert_true(s_ms() - t0 < 1000);
-    gbx_chan_close(c); /* twice is harmless */
+    assert_true(s_ms() - t0 < 5000); /* not the 10 s timeout */
+    gbx_chan_close(c);               /* twice is harmless */
     gbx_chan_close(NULL);
     gbx_chan_destroy(&c);
 }
