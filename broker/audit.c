@@ -1,4 +1,4 @@
-/*  audit.c: owns the text form of audit records and their key. */
+/*  audit.c: owns the text form of audit records. */
 #include "audit.h"
 
 #include <stdio.h>
@@ -56,13 +56,9 @@ void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t
     gbx_audit_str(rec, key, hex);
 }
 
-gbx_err_t gbx_audit_put(gbx_store_t *store, gbx_batch_t *batch, const gbx_audit_t *rec)
+gbx_err_t gbx_audit_put(gbx_batch_t *batch, const gbx_audit_t *rec)
 {
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
-    uint64_t seq = gbx_store_next_seq(store);
-    gbx_store_seq_key(seq, key);
-    gbx_err_t rc = gbx_batch_put(batch, GBX_KS_AUDIT, key, sizeof key, rec->buf, rec->len);
-    if (rc == GBX_OK)
-        gbx_batch_put_seq(batch, seq);
-    return rc;
+    if (!batch || !rec)
+        return GBX_E_ARG;
+    return gbx_batch_append(batch, rec->buf, rec->len);
 }

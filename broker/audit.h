@@ -1,7 +1,7 @@
-/*  gbx_audit: the audit records the broker writes (issue 3: one per event of
-    a message's life, in the same atomic batch as the change it records).
-    The tamper-evident chain, checkpoints and gbx-audit are issue 5; this
-    module is only the record's text and its place in the store.
+/*  gbx_audit: the audit records the broker writes: one per event of a
+    message's life and per operator or configuration action, in the same
+    atomic batch as the change it records. This module is the record's
+    text; the trail (broker/trail.h) numbers, chains and checkpoints it.
 
     A record is UTF-8 text, one "key=value" per line, metadata only, never a
     payload byte. Values are sanitised: bytes outside 0x21..0x7e become '?'
@@ -12,8 +12,8 @@
                DEAD_LETTERED | REPLAYED | DEDUPE_DROPPED>
         at_ms=<time of the event>
     followed by what the event knows (reason=, seq=, message_id=, from=,
-    to=, ...). Key: be64 of a fresh store sequence (gbx_store_next_seq), so
-    records are unique and ordered by when their batch was built. */
+    to=, ...); the trail adds i= and chain= when it seals the record. The
+    fields of each event are listed in docs/audit.md. */
 #ifndef GBX_AUDIT_H
 #define GBX_AUDIT_H
 
@@ -39,7 +39,7 @@ void gbx_audit_u64(gbx_audit_t *rec, const char *key, uint64_t value);
 void gbx_audit_text(gbx_audit_t *rec, const char *key, const char *value);
 /*  Appends key=<lowercase hex of LEN bytes> (at most 64 bytes). */
 void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t len);
-/*  Puts REC into BATCH under a fresh sequence of STORE. */
-gbx_err_t gbx_audit_put(gbx_store_t *store, gbx_batch_t *batch, const gbx_audit_t *rec);
+/*  Appends REC to BATCH's records for the trail (gbx_batch_append). */
+gbx_err_t gbx_audit_put(gbx_batch_t *batch, const gbx_audit_t *rec);
 
 #endif

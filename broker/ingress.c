@@ -541,7 +541,7 @@ static gbx_err_t s_audit(gbx_ingress_t *self, const gbx_submission_t *s, const c
             gbx_audit_text(&a, "why", s->why);
         }
     }
-    return gbx_audit_put(self->o.store, batch, &a);
+    return gbx_audit_put(batch, &a);
 }
 
 /*  Steps 13 to 17 for S, which passed stage 1. GBX_OK: to be stored. */

@@ -236,7 +236,7 @@ gbx_err_t gbx_queue_release(gbx_store_t *store, gbx_batch_t *batch, const char *
         gbx_audit_t a;
         s_audit(&a, "HOLD_APPROVED", at_ms, dest, seq, &cur);
         s_audit_by(&a, by, comment);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;
@@ -266,7 +266,7 @@ gbx_err_t gbx_queue_refuse(gbx_store_t *store, gbx_batch_t *batch, const char *d
                 at_ms, dest, seq, &cur);
         gbx_audit_str(&a, "reason", gbx_err_name(reason));
         s_audit_by(&a, by, comment);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;
@@ -292,7 +292,7 @@ gbx_err_t gbx_queue_mark(gbx_store_t *store, gbx_batch_t *batch, const char *des
         s_audit(&a, "DELIVERED", at_ms, dest, seq, &cur);
         gbx_audit_u64(&a, "delivery_id", gbx_delivery_id(seq, cur.deliveries));
         gbx_audit_u64(&a, "attempt", cur.attempts);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;
@@ -315,7 +315,7 @@ gbx_err_t gbx_queue_unmark(gbx_store_t *store, gbx_batch_t *batch, const char *d
         gbx_audit_t a;
         s_audit(&a, "UNSENT", at_ms, dest, seq, &cur);
         gbx_audit_u64(&a, "delivery_id", delivery_id);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;
@@ -347,7 +347,7 @@ static gbx_err_t s_finish(gbx_store_t *store, gbx_batch_t *batch, const char *de
         if (delivery_id)
             gbx_audit_u64(&a, "delivery_id", delivery_id);
         gbx_audit_u64(&a, "deliveries", cur.deliveries);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;
@@ -384,7 +384,7 @@ gbx_err_t gbx_queue_deadletter(gbx_store_t *store, gbx_batch_t *batch, const cha
         gbx_audit_t a;
         s_audit(&a, "DEAD_LETTERED", at_ms, dest, seq, &cur);
         gbx_audit_u64(&a, "attempts", cur.attempts);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;
@@ -410,7 +410,7 @@ gbx_err_t gbx_queue_replay(gbx_store_t *store, gbx_batch_t *batch, const char *d
         gbx_audit_t a;
         s_audit(&a, "REPLAYED", at_ms, dest, seq, &cur);
         gbx_audit_str(&a, "by", by);
-        rc = gbx_audit_put(store, batch, &a);
+        rc = gbx_audit_put(batch, &a);
     }
     if (rc == GBX_OK && e)
         *e = cur;

@@ -13,6 +13,8 @@
 
 #include <rocksdb/c.h>
 
+#include "trail.h"
+
 #define S_DEFAULT_CACHE ((size_t)16 * 1024 * 1024)
 /*  Memory: when all memtables together reach S_WRITE_BUFFERS RocksDB's write
     buffer manager flushes the largest (a trigger, not a hard cap: eight
@@ -26,7 +28,7 @@
 #define S_ERR_MAX       512
 
 static const char *const s_ks_names[GBX_KS_COUNT_] = {
-    "messages", "queues", "dedupe", "audit", "dlq", "expiry", "meta", "held", "counters"};
+    "messages", "queues", "dedupe", "audit", "dlq", "expiry", "meta", "held", "counters", "trail"};
 
 struct gbx_store {
     char *dir;
@@ -49,6 +51,7 @@ struct gbx_store {
     _Atomic uint64_t next_seq;     /* next number gbx_store_next_seq hands out */
     pthread_mutex_t err_mx;
     char last_err[S_ERR_MAX];
+    gbx_trail_t *trail; /* the audit trail; sealed under commit_mx */
 };
 
 struct gbx_batch {
@@ -56,6 +59,15 @@ struct gbx_batch {
     rocksdb_writebatch_wi_t *wb; /* indexed: gbx_batch_get sees what it holds */
     uint64_t seq_hi;             /* highest seq marked by gbx_batch_put_seq; 0 if none */
     unsigned marks;              /* save points set and not yet rolled back to */
+    /* records appended for the trail (gbx_batch_append), in order: record
+       k is text[off[k] .. off[k + 1]) */
+    char *text;
+    size_t text_len, text_cap;
+    size_t *off; /* nrec + 1 entries once nrec > 0 */
+    size_t nrec, off_cap;
+    size_t *mark_nrec; /* nrec at each live mark */
+    size_t mark_cap;
+    int checkpoint; /* gbx_batch_checkpoint */
 };
 
 struct gbx_store_iter {
@@ -109,6 +121,11 @@ void gbx_store_last_error(gbx_store_t *self, char *buf, size_t len)
 }
 
 /* ---------------------------------------------------------------- helpers */
+
+gbx_trail_t *gbx_store_trail(gbx_store_t *self)
+{
+    return self ? self->trail : NULL;
+}
 
 const char *gbx_keyspace_name(gbx_keyspace_t ks)
 {
@@ -267,7 +284,7 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
         opts = &defaults;
     }
 
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if (!opts->read_only && mkdir(dir, 0700) != 0 && errno != EEXIST)
         return s_fail(NULL, opts, GBX_E_IO, NULL, "op=mkdir dir=%s errno=%d (%s)", dir, errno,
                       strerror(errno));
     struct stat st;
@@ -349,7 +366,12 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
     }
     for (int j = 0; j < n; j++)
         cfopts[j] = self->dbopts;
-    self->db = rocksdb_open_column_families(self->dbopts, dir, n, names, cfopts, self->cfh, &err);
+    if (opts->read_only) /* beside a running gbxd: no lock, no writes */
+        self->db = rocksdb_open_for_read_only_column_families(self->dbopts, dir, n, names, cfopts,
+                                                              self->cfh, 0, &err);
+    else
+        self->db =
+            rocksdb_open_column_families(self->dbopts, dir, n, names, cfopts, self->cfh, &err);
     if (err || !self->db) {
         rc = s_fail(self, opts, GBX_E_STORE_FAILED, err, "op=open dir=%s", dir);
         err = NULL;
@@ -360,7 +382,10 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
     for (int k = 0; k < GBX_KS_COUNT_; k++)
         self->ks[k] = self->cfh[1 + k];
 
-    rc = s_recover(self);
+    if (!opts->read_only)
+        rc = s_recover(self);
+    if (rc == GBX_OK)
+        rc = gbx_trail_open(self, &self->trail);
 out:
     if (listed)
         rocksdb_list_column_families_destroy(listed, nlisted);
@@ -380,6 +405,7 @@ void gbx_store_destroy(gbx_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     gbx_store_t *self = *self_p;
+    gbx_trail_destroy(&self->trail);
     if (self->db) {
         for (int i = 0; i < self->ncf; i++)
             rocksdb_column_family_handle_destroy(self->cfh[i]);
@@ -464,6 +490,9 @@ void gbx_batch_destroy(gbx_batch_t **self_p)
     if (!self_p || !*self_p)
         return;
     rocksdb_writebatch_wi_destroy((*self_p)->wb);
+    free((*self_p)->text);
+    free((*self_p)->off);
+    free((*self_p)->mark_nrec);
     free(*self_p);
     *self_p = NULL;
 }
@@ -490,6 +519,47 @@ void gbx_batch_put_seq(gbx_batch_t *self, uint64_t seq)
 {
     if (self && seq > self->seq_hi)
         self->seq_hi = seq;
+}
+
+gbx_err_t gbx_batch_append(gbx_batch_t *self, const char *rec, size_t len)
+{
+    if (!self || (!rec && len))
+        return GBX_E_ARG;
+    if (self->nrec + 2 > self->off_cap) {
+        size_t cap = self->off_cap ? 2 * self->off_cap : 16;
+        size_t *o = realloc(self->off, cap * sizeof *o);
+        if (!o)
+            return GBX_E_NOMEM;
+        self->off = o;
+        self->off_cap = cap;
+    }
+    if (len > self->text_cap - self->text_len) {
+        size_t cap = self->text_cap ? self->text_cap : 1024;
+        while (cap - self->text_len < len)
+            cap *= 2;
+        char *t = realloc(self->text, cap);
+        if (!t)
+            return GBX_E_NOMEM;
+        self->text = t;
+        self->text_cap = cap;
+    }
+    if (self->nrec == 0)
+        self->off[0] = 0;
+    memcpy(self->text + self->text_len, rec, len);
+    self->text_len += len;
+    self->off[++self->nrec] = self->text_len;
+    return GBX_OK;
+}
+
+size_t gbx_batch_appended(const gbx_batch_t *self)
+{
+    return self ? self->nrec : 0;
+}
+
+void gbx_batch_checkpoint(gbx_batch_t *self)
+{
+    if (self)
+        self->checkpoint = 1;
 }
 
 size_t gbx_batch_count(const gbx_batch_t *self)
@@ -527,10 +597,18 @@ gbx_err_t gbx_batch_get(gbx_batch_t *self, gbx_keyspace_t ks, const void *key, s
 
 void gbx_batch_mark(gbx_batch_t *self)
 {
-    if (self) {
-        rocksdb_writebatch_wi_set_save_point(self->wb);
-        self->marks++;
+    if (!self)
+        return;
+    if (self->marks == self->mark_cap) {
+        size_t cap = self->mark_cap ? 2 * self->mark_cap : 8;
+        size_t *m = realloc(self->mark_nrec, cap * sizeof *m);
+        if (!m)
+            abort(); /* a few words; a lost mark would roll back the wrong records */
+        self->mark_nrec = m;
+        self->mark_cap = cap;
     }
+    rocksdb_writebatch_wi_set_save_point(self->wb);
+    self->mark_nrec[self->marks++] = self->nrec;
 }
 
 gbx_err_t gbx_batch_rollback(gbx_batch_t *self)
@@ -540,6 +618,8 @@ gbx_err_t gbx_batch_rollback(gbx_batch_t *self)
     char *err = NULL;
     rocksdb_writebatch_wi_rollback_to_save_point(self->wb, &err);
     self->marks--;
+    self->nrec = self->mark_nrec[self->marks];
+    self->text_len = self->nrec ? self->off[self->nrec] : 0;
     if (err)
         return s_fail(self->store, &self->store->opts, GBX_E_STORE_FAILED, err,
                       "op=batch_rollback");
@@ -561,6 +641,17 @@ static gbx_err_t s_commit(gbx_store_t *self, gbx_batch_t **batch_p, int sync)
     uint64_t next = 0;
 
     pthread_mutex_lock(&self->commit_mx);
+    int sealed = 0;
+    if (b->nrec || b->checkpoint) {
+        /* numbered here, under the lock: the trail's order is the order in
+           which batches reach the disk */
+        rc = gbx_trail_seal(self->trail, b, b->text, b->off, b->nrec, b->checkpoint);
+        if (rc != GBX_OK) {
+            pthread_mutex_unlock(&self->commit_mx);
+            return rc;
+        }
+        sealed = 1;
+    }
     if (b->seq_hi && b->seq_hi + 1 > self->persisted_next) {
         /* the counter moves with the message, in the same WAL record; a retry
            after a failed write puts the same key again, which is harmless */
@@ -571,6 +662,8 @@ static gbx_err_t s_commit(gbx_store_t *self, gbx_batch_t **batch_p, int sync)
                                      strlen(GBX_STORE_META_NEXT_SEQ), (const char *)v, sizeof v);
     }
     rocksdb_write_writebatch_wi(self->db, sync ? self->wopts : self->wopts_nosync, b->wb, &err);
+    if (sealed)
+        gbx_trail_settle(self->trail, !err, sync || !self->opts.sync);
     if (!err && next)
         self->persisted_next = next;
     if (!err && (sync || !self->opts.sync))
@@ -604,6 +697,7 @@ gbx_err_t gbx_store_sync(gbx_store_t *self)
         return GBX_E_ARG;
     pthread_mutex_lock(&self->commit_mx);
     uint64_t next = self->persisted_next; /* everything written so far */
+    uint64_t records = gbx_trail_size(self->trail);
     pthread_mutex_unlock(&self->commit_mx);
     if (atomic_load(&self->broken))
         return GBX_E_STORE_FAILED;
@@ -622,6 +716,7 @@ gbx_err_t gbx_store_sync(gbx_store_t *self)
     uint64_t cur = atomic_load(&self->durable_next);
     while (cur < next && !atomic_compare_exchange_weak(&self->durable_next, &cur, next))
         ;
+    gbx_trail_synced(self->trail, records);
     return GBX_OK;
 }
 

@@ -8,7 +8,9 @@
                                   are one prefix and sort by sequence
       GBX_KS_DEDUPE   "dedupe"    key = from agency, 0x00, message id (gbx_ingress_dedupe_key),
                                   value = the signed receipt given for it
-      GBX_KS_AUDIT    "audit"     audit records
+      GBX_KS_AUDIT    "audit"     the audit trail's records: key = be64 record index
+                                  (0, 1, ... in commit order), value = the sealed
+                                  record (broker/trail.h)
       GBX_KS_DLQ      "dlq"       dead-lettered messages' queue entries, keyed like
                                   "queues" (their messages stay in "messages")
       GBX_KS_EXPIRY   "expiry"    time index: be64 due time (ms), be64 sequence, one
@@ -19,6 +21,8 @@
                                   valued like "queues" (their messages in "messages")
       GBX_KS_COUNTERS "counters"  the policy's volume counters: key = the counter's text
                                   (broker/policy.h), value = 8-byte big-endian count
+      GBX_KS_TRAIL    "trail"     the audit trail's head, tree nodes, checkpoints and
+                                  retention anchor (broker/trail.h)
 
     Durability. Every change goes through a batch (gbx_batch_t) applied by
     gbx_store_commit: all of its puts and deletes, across keyspaces, become
@@ -76,6 +80,7 @@ typedef enum {
     GBX_KS_META,
     GBX_KS_HELD,
     GBX_KS_COUNTERS,
+    GBX_KS_TRAIL,
     GBX_KS_COUNT_
 } gbx_keyspace_t;
 
@@ -91,12 +96,16 @@ typedef struct {
        failing thread */
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    /* open without writing or locking, beside a running gbxd (gbx-audit);
+       the database must exist. Reads see it as it was when opened */
+    bool read_only;
 } gbx_store_opts_t;
 
 /*  Sets the defaults above. */
 void gbx_store_opts_init(gbx_store_opts_t *opts);
 
 typedef struct gbx_store gbx_store_t;
+typedef struct gbx_trail gbx_trail_t;
 
 /*  Opens the database in DIR, creating DIR (mode 0700, parent must exist),
     the database and missing keyspaces as needed. OPTS may be NULL (the
@@ -108,6 +117,9 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
 /*  Closes the database. NULL-safe; sets *self_p to NULL. Batches and
     iterators of the store must be destroyed first. */
 void gbx_store_destroy(gbx_store_t **self_p);
+
+/*  The store's audit trail (broker/trail.h), opened with it. */
+gbx_trail_t *gbx_store_trail(gbx_store_t *self);
 
 /*  Copies the text of the latest error ("" if none) into BUF (truncated,
     always NUL-terminated when LEN > 0). */
@@ -149,6 +161,18 @@ gbx_err_t gbx_batch_delete(gbx_batch_t *self, gbx_keyspace_t ks, const void *key
 /*  Marks the batch as storing message SEQ: its commit advances meta
     next_seq to at least SEQ + 1, atomically with the rest of the batch. */
 void gbx_batch_put_seq(gbx_batch_t *self, uint64_t seq);
+/*  Appends audit record REC (LEN bytes, copied; broker/audit.h) to the
+    batch. The store's commit hands the batch's records, in order, to the
+    audit trail under its commit lock, which numbers, chains and puts them
+    in the same atomic write (broker/trail.h): records are numbered in the
+    order their batches reach the disk. A rollback drops the records
+    appended since its mark. */
+gbx_err_t gbx_batch_append(gbx_batch_t *self, const char *rec, size_t len);
+/*  The number of records appended. */
+size_t gbx_batch_appended(const gbx_batch_t *self);
+/*  Asks the commit to sign a checkpoint of the trail too (when it has
+    records no checkpoint covers and the trail has a signer). */
+void gbx_batch_checkpoint(gbx_batch_t *self);
 /*  The number of puts and deletes queued. */
 size_t gbx_batch_count(const gbx_batch_t *self);
 /*  Reads KEY of KS as it will be once the batch is committed: the batch's

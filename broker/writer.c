@@ -108,7 +108,7 @@ static gbx_err_t s_policy(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch
         gbx_audit_hex(&a, "previous_hash", gbx_policy_hash(prev), GBX_HASH_BYTES);
     }
     gbx_batch_mark(batch);
-    gbx_err_t rc = gbx_audit_put(self->o.store, batch, &a);
+    gbx_err_t rc = gbx_audit_put(batch, &a);
     if (rc != GBX_OK) {
         (void)gbx_batch_rollback(batch);
         return rc;

@@ -42,10 +42,12 @@
     X(IO, 900, 0, "file or socket i/o failed (see errno)")                                         \
     X(NOMEM, 901, 0, "out of memory")                                                              \
     X(ARG, 902, 0, "invalid argument")                                                             \
-    X(KEY_PERMS, 903, 0, "secret key file is a symlink, another user's, or open to group or others")                         \
+    X(KEY_PERMS, 903, 0,                                                                           \
+      "secret key file is a symlink, another user's, or open to group or others")                  \
     X(KEY_FORMAT, 904, 0, "key file is not a valid gbx key file")                                  \
     X(CRYPTO_INIT, 905, 0, "libsodium failed to initialise")                                       \
-    X(STATE, 906, 0, "call out of order")
+    X(STATE, 906, 0, "call out of order")                                                          \
+    X(AUDIT_BROKEN, 907, 0, "audit trail does not verify")
 
 typedef enum {
 #define GBX_ERR_ENUM_(name, num, wire, text) GBX_E_##name = num,

@@ -133,3 +133,177 @@ gbx_err_t gbx_merkle_root_from_path(const gbx_hash_t leaf, uint64_t index, uint6
     memcpy(root_out, r, GBX_MERKLE_HASH);
     return GBX_OK;
 }
+
+/* ------------------------------------------------------- growing trees */
+
+void gbx_merkle_peaks_init(gbx_merkle_peaks_t *self)
+{
+    memset(self, 0, sizeof *self);
+}
+
+void gbx_merkle_peaks_append(gbx_merkle_peaks_t *self, const gbx_hash_t leaf,
+                             gbx_merkle_node_fn on_node, void *arg)
+{
+    uint64_t index = self->size; /* of the subtree being carried, at its level */
+    memcpy(self->peak[self->npeaks++], leaf, GBX_MERKLE_HASH);
+    /* each trailing 1 bit of the old size is a peak the new leaf completes */
+    for (unsigned level = 1; index & 1; level++) {
+        gbx_hash_t *l = &self->peak[self->npeaks - 2], *r = &self->peak[self->npeaks - 1];
+        gbx_merkle_node(*l, *r, *l);
+        self->npeaks--;
+        index >>= 1;
+        if (on_node)
+            on_node(arg, level, index, *l);
+    }
+    self->size++;
+}
+
+gbx_err_t gbx_merkle_peaks_root(const gbx_merkle_peaks_t *self, gbx_hash_t root)
+{
+    if (self->npeaks == 0)
+        return GBX_E_STATE;
+    gbx_hash_t r;
+    memcpy(r, self->peak[self->npeaks - 1], GBX_MERKLE_HASH);
+    for (unsigned p = self->npeaks - 1; p-- > 0;)
+        gbx_merkle_node(self->peak[p], r, r);
+    memcpy(root, r, GBX_MERKLE_HASH);
+    return GBX_OK;
+}
+
+unsigned gbx_merkle_peak_level(uint64_t size, unsigned p)
+{
+    for (unsigned level = 64; level-- > 0;)
+        if (size >> level & 1) {
+            if (p == 0)
+                return level;
+            p--;
+        }
+    return 0;
+}
+
+/* ------------------------------------------------------------- proofs */
+
+/*  The largest power of two below N (N >= 2). */
+static uint64_t s_split(uint64_t n)
+{
+    uint64_t k = 1;
+    while (k << 1 < n)
+        k <<= 1;
+    return k;
+}
+
+/*  PATH(m, D[lo:hi]) appended at PATH[*LEN], leaf end first. */
+static gbx_err_t s_path(gbx_merkle_subtree_fn mth, void *arg, uint64_t m, uint64_t lo, uint64_t hi,
+                        gbx_hash_t *path, size_t *len)
+{
+    if (hi - lo == 1)
+        return GBX_OK;
+    uint64_t k = s_split(hi - lo);
+    gbx_err_t rc;
+    if (m < k) {
+        if ((rc = s_path(mth, arg, m, lo, lo + k, path, len)) != GBX_OK)
+            return rc;
+        rc = mth(arg, lo + k, hi, path[*len]);
+    } else {
+        if ((rc = s_path(mth, arg, m - k, lo + k, hi, path, len)) != GBX_OK)
+            return rc;
+        rc = mth(arg, lo, lo + k, path[*len]);
+    }
+    if (rc == GBX_OK)
+        (*len)++;
+    return rc;
+}
+
+gbx_err_t gbx_merkle_path_by(gbx_merkle_subtree_fn mth, void *arg, uint64_t index, uint64_t n,
+                             gbx_hash_t *path, size_t *path_len)
+{
+    if (!mth || !path || !path_len || index >= n)
+        return GBX_E_ARG;
+    *path_len = 0;
+    return s_path(mth, arg, index, 0, n, path, path_len);
+}
+
+/*  SUBPROOF(m, D[lo:hi], b) appended at PROOF[*LEN]. */
+static gbx_err_t s_subproof(gbx_merkle_subtree_fn mth, void *arg, uint64_t m, uint64_t lo,
+                            uint64_t hi, int b, gbx_hash_t *proof, size_t *len)
+{
+    gbx_err_t rc = GBX_OK;
+    if (m == hi - lo) {
+        if (!b && (rc = mth(arg, lo, hi, proof[*len])) == GBX_OK)
+            (*len)++;
+        return rc;
+    }
+    uint64_t k = s_split(hi - lo);
+    if (m <= k) {
+        if ((rc = s_subproof(mth, arg, m, lo, lo + k, b, proof, len)) != GBX_OK)
+            return rc;
+        rc = mth(arg, lo + k, hi, proof[*len]);
+    } else {
+        if ((rc = s_subproof(mth, arg, m - k, lo + k, hi, 0, proof, len)) != GBX_OK)
+            return rc;
+        rc = mth(arg, lo, lo + k, proof[*len]);
+    }
+    if (rc == GBX_OK)
+        (*len)++;
+    return rc;
+}
+
+gbx_err_t gbx_merkle_consistency_by(gbx_merkle_subtree_fn mth, void *arg, uint64_t m, uint64_t n,
+                                    gbx_hash_t *proof, size_t *proof_len)
+{
+    if (!mth || !proof || !proof_len || m == 0 || m > n)
+        return GBX_E_ARG;
+    *proof_len = 0;
+    if (m == n)
+        return GBX_OK;
+    return s_subproof(mth, arg, m, 0, n, 1, proof, proof_len);
+}
+
+gbx_err_t gbx_merkle_check_consistency(uint64_t m, const gbx_hash_t root_m, uint64_t n,
+                                       const gbx_hash_t root_n, const gbx_hash_t *proof,
+                                       size_t proof_len)
+{
+    if (m == 0 || m > n || proof_len > GBX_MERKLE_MAX_DEPTH + 1 || (proof_len && !proof))
+        return GBX_E_BAD_INCLUSION_PATH;
+    if (m == n)
+        return proof_len == 0 && sodium_memcmp(root_m, root_n, GBX_MERKLE_HASH) == 0
+                   ? GBX_OK
+                   : GBX_E_BAD_INCLUSION_PATH;
+    if (proof_len == 0)
+        return GBX_E_BAD_INCLUSION_PATH;
+    /* RFC 9162 2.1.4.2; a first tree of 2^k leaves is its own first node */
+    gbx_hash_t path[GBX_MERKLE_MAX_DEPTH + 2];
+    size_t len = 0;
+    if ((m & (m - 1)) == 0)
+        memcpy(path[len++], root_m, GBX_MERKLE_HASH);
+    memcpy(path + len, proof, proof_len * sizeof *proof);
+    len += proof_len;
+    uint64_t fn = m - 1, sn = n - 1;
+    while (fn & 1) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    gbx_hash_t fr, sr;
+    memcpy(fr, path[0], GBX_MERKLE_HASH);
+    memcpy(sr, path[0], GBX_MERKLE_HASH);
+    for (size_t i = 1; i < len; i++) {
+        if (sn == 0)
+            return GBX_E_BAD_INCLUSION_PATH;
+        if ((fn & 1) || fn == sn) {
+            gbx_merkle_node(path[i], fr, fr);
+            gbx_merkle_node(path[i], sr, sr);
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            gbx_merkle_node(sr, path[i], sr);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0 || sodium_memcmp(fr, root_m, GBX_MERKLE_HASH) != 0 ||
+        sodium_memcmp(sr, root_n, GBX_MERKLE_HASH) != 0)
+        return GBX_E_BAD_INCLUSION_PATH;
+    return GBX_OK;
+}
