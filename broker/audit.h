@@ -39,6 +39,10 @@ void gbx_audit_u64(gbx_audit_t *rec, const char *key, uint64_t value);
 void gbx_audit_text(gbx_audit_t *rec, const char *key, const char *value);
 /*  Appends key=<lowercase hex of LEN bytes> (at most 64 bytes). */
 void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t len);
+/*  Reading a record: the value of the first line "KEY=value" of TEXT (LEN
+    bytes), not NUL-terminated, its length in *VLEN; NULL if none. */
+const char *gbx_audit_field(const char *text, size_t len, const char *key, size_t *vlen);
+
 /*  Appends REC to BATCH's records for the trail (gbx_batch_append). */
 gbx_err_t gbx_audit_put(gbx_batch_t *batch, const gbx_audit_t *rec);
 

@@ -559,19 +559,21 @@ static gbx_err_t s_registry(s_ctx_t *ctx, struct fy_node *map)
 
 static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
 {
-    static const char *const sections[] = {"node", "listen", "limits", "registry"};
-    struct fy_node *sec[4] = {NULL}, *sec_key[4] = {NULL};
+    /* the scalar sections first, the registry last */
+    static const char *const sections[] = {"node", "listen", "limits", "audit", "registry"};
+    enum { NSEC = 5, NSCALAR = 4 };
+    struct fy_node *sec[NSEC] = {NULL}, *sec_key[NSEC] = {NULL};
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
         char *key = gbx_yaml_scalar(k);
         int i = 0;
-        while (key && i < 4 && strcmp(key, sections[i]) != 0)
+        while (key && i < NSEC && strcmp(key, sections[i]) != 0)
             i++;
-        if (!key || i == 4) {
+        if (!key || i == NSEC) {
             gbx_err_t rc = gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, key ? key : "?",
-                                         "unknown section (node, listen, limits, registry)");
+                                         "unknown section (node, listen, limits, audit, registry)");
             free(key);
             return rc;
         }
@@ -581,7 +583,7 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
         if (!sec[i] || fy_node_get_type(sec[i]) != FYNT_MAPPING)
             return gbx_yaml_fail(&ctx->y, k, GBX_E_FIELD_INVALID, sections[i], "must be a mapping");
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < NSCALAR; i++) {
         gbx_err_t rc = sec[i] ? s_section(ctx, sections[i], sec[i]) : GBX_OK;
         if (rc != GBX_OK)
             return rc;
@@ -594,7 +596,7 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
             continue;
         if (!st->def) {
             struct fy_node *at = NULL;
-            for (int i = 0; i < 3; i++)
+            for (int i = 0; i < NSCALAR; i++)
                 if (strncmp(st->name, sections[i], strlen(sections[i])) == 0)
                     at = sec_key[i];
             return gbx_yaml_fail(&ctx->y, at, GBX_E_FIELD_INVALID, st->name,
@@ -615,7 +617,7 @@ static gbx_err_t s_load(s_ctx_t *ctx, struct fy_node *root)
                                 GBX_E_FIELD_INVALID, "limits.dedupe_window_ms",
                                 "must be at least limits.max_ttl_ms (%" PRId64 ")", ttl->i);
     }
-    gbx_err_t rc = sec[3] ? s_registry(ctx, sec[3]) : GBX_OK;
+    gbx_err_t rc = sec[NSEC - 1] ? s_registry(ctx, sec[NSEC - 1]) : GBX_OK;
     if (rc != GBX_OK)
         return rc;
     s_value_t *id = &cfg->v[GBX_SETTING_NODE_ID], *jur = &cfg->v[GBX_SETTING_NODE_JURISDICTION];

@@ -101,6 +101,8 @@ typedef enum {
       "CurveZMQ endpoint for peer brokers across the boundary")                                    \
     X(LISTEN_CONTROL, "listen.control", PATH, "gbxd.ctl", 0, 0, 0,                                 \
       "unix socket of the operator control channel (gbxctl)")                                      \
+    X(LISTEN_AUDIT_FEED, "listen.audit_feed", PATH, "audit.sock", 0, 0, 0,                         \
+      "unix socket of the live audit feed (gbx-audit tail -f, SIEM subscribers)")                  \
     X(LISTEN_METRICS, "listen.metrics", HOSTPORT, "127.0.0.1:9400", 0, 0, 0,                       \
       "HTTP address of the metrics endpoint")                                                      \
     X(LIMITS_MAX_PAYLOAD_BYTES, "limits.max_payload_bytes", BYTES, "16MiB", 1024,                  \
@@ -131,6 +133,10 @@ typedef enum {
       "a message the policy holds is refused (HOLD_TIMEOUT) if no approver decides by then")       \
     X(LIMITS_VERIFY_THREADS, "limits.verify_threads", INT, "2", 1, 64, 0,                          \
       "worker threads verifying signatures")                                                       \
+    X(AUDIT_CHECKPOINT_RECORDS, "audit.checkpoint_records", INT, "1000", 1, 1000000000, 0,         \
+      "a signed checkpoint of the audit trail after this many records ...")                        \
+    X(AUDIT_CHECKPOINT_INTERVAL_MS, "audit.checkpoint_interval_ms", DURATION, "60s", 1000,         \
+      86400000, 0, "... or when a record has waited this long for one, whichever comes first")     \
     X(LIMITS_COMMIT_MAX_DELAY_MS, "limits.commit_max_delay_ms", DURATION, "0ms", 0, 1000, 1,       \
       "extra wait for more writes after the first of a group (0: a group is what queued "          \
       "meanwhile)")

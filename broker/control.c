@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "queue.h"
+#include "trail.h"
 
 #define S_LIST_MAX 1000 /* held messages listed at most (all are counted) */
 
@@ -382,6 +383,162 @@ static void s_holds_reject(const s_req_t *r)
     s_holds_decide(r, 0);
 }
 
+/* -------------------------------------------------------------- audit */
+
+static json_t *s_checkpoint_json(const gbx_checkpoint_t *cp)
+{
+    char text[GBX_CHECKPOINT_TEXT_MAX];
+    if (gbx_checkpoint_format(cp, text, sizeof text) != GBX_OK)
+        text[0] = '\0';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    json_t *cosigners = json_array();
+    for (unsigned i = 0; i < cp->ncosig; i++)
+        json_array_append_new(cosigners, json_string(cp->cosig[i].node));
+    return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:s}", "size", (json_int_t)cp->size, "at_ms",
+                     (json_int_t)cp->at_ms, "age_ms",
+                     (json_int_t)(now > cp->at_ms ? now - cp->at_ms : 0), "root",
+                     s_hex(cp->root, GBX_MERKLE_HASH), "chain", s_hex(cp->chain, GBX_MERKLE_HASH),
+                     "cosigners", cosigners, "text", text);
+}
+
+static void s_audit_status(const s_req_t *r)
+{
+    gbx_trail_head_t h;
+    gbx_trail_head(gbx_store_trail(r->self->o.store), &h);
+    json_t *cp = json_null();
+    gbx_checkpoint_t c;
+    if (h.checkpoint && gbx_trail_checkpoint(r->self->o.store, h.checkpoint, &c) == GBX_OK)
+        cp = s_checkpoint_json(&c);
+    s_ok(r, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "records", (json_int_t)h.size, "durable",
+                      (json_int_t)h.durable, "first", (json_int_t)h.first, "uncovered",
+                      (json_int_t)(h.size - h.checkpoint), "chain", s_hex(h.chain, GBX_MERKLE_HASH),
+                      "checkpoint", cp));
+}
+
+/*  Hands JOB (made for request R) to the writer; answered when it is back. */
+static void s_to_writer(const s_req_t *r, gbx_job_t *job)
+{
+    snprintf(job->by, sizeof job->by, "%s", r->op);
+    memcpy(job->ctl_rid, r->rid, r->rid_len);
+    job->ctl_rid_len = r->rid_len;
+    job->ctl_tag = (uint64_t)r->tag;
+    if (!r->self->o.writer_job || r->self->o.writer_job(r->self->o.arg, job) != GBX_OK) {
+        gbx_job_free(job);
+        s_fail(r, "BUSY", "the writer does not take jobs now");
+    }
+}
+
+static void s_audit_prune(const s_req_t *r)
+{
+    json_t *upto = json_object_get(r->args, "upto"), *keep = json_object_get(r->args, "keep_ms");
+    if (!!upto == !!keep || (upto && (!json_is_integer(upto) || json_integer_value(upto) <= 0)) ||
+        (keep && (!json_is_integer(keep) || json_integer_value(keep) < 0))) {
+        s_fail(r, "BAD_REQUEST", "one of upto (a checkpoint's size) or keep_ms (>= 0)");
+        return;
+    }
+    gbx_store_t *st = r->self->o.store;
+    gbx_trail_head_t h;
+    gbx_trail_head(gbx_store_trail(st), &h);
+    uint64_t to = 0;
+    gbx_checkpoint_t cp;
+    if (upto) {
+        to = (uint64_t)json_integer_value(upto);
+        if (gbx_trail_checkpoint(st, to, &cp) != GBX_OK) {
+            s_fail(r, "NOT_FOUND", "upto: no checkpoint of that many records (audit.status)");
+            return;
+        }
+    } else { /* the newest checkpoint older than keep_ms */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        uint64_t keep_ms = (uint64_t)json_integer_value(keep);
+        for (uint64_t at = h.first; gbx_trail_checkpoint_after(st, at, &cp) == GBX_OK &&
+                                    cp.at_ms + keep_ms <= now && cp.size <= h.durable;
+             at = cp.size)
+            to = cp.size;
+    }
+    if (to <= h.first) {
+        s_ok(r, json_pack("{s:I, s:I}", "deleted", (json_int_t)0, "first", (json_int_t)h.first));
+        return;
+    }
+    gbx_job_t *job = gbx_job_new(GBX_JOB_PRUNE);
+    if (!job) {
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    job->seq = to;
+    s_to_writer(r, job);
+}
+
+static void s_audit_cosign(const s_req_t *r)
+{
+    const char *text = s_str_arg(r->args, "checkpoint");
+    gbx_checkpoint_t *cp = calloc(1, sizeof *cp);
+    if (!cp) {
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    const gbx_node_t *self_node = gbx_registry_node(r->self->o.registry, r->self->o.node_id);
+    const char *why = NULL;
+    if (!text || gbx_checkpoint_parse(text, strlen(text), cp) != GBX_OK)
+        why = "checkpoint: the text form, \"gbx-checkpoint v1 ...\" with cosig= fields";
+    else if (strcmp(cp->node, r->self->o.node_id) != 0 || !self_node ||
+             gbx_checkpoint_verify(cp, self_node->pub.sign_pk) != GBX_OK)
+        why = "checkpoint: not one of this node's checkpoints";
+    else if (cp->ncosig == 0)
+        why = "checkpoint: carries no countersignature";
+    for (unsigned i = 0; !why && i < cp->ncosig; i++) {
+        const gbx_node_t *peer = gbx_registry_node(r->self->o.registry, cp->cosig[i].node);
+        if (!peer || strcmp(peer->id, r->self->o.node_id) == 0)
+            why = "cosig: not by a peer node of the registry";
+        else if (gbx_checkpoint_verify_cosig(cp, peer->id, peer->pub.sign_pk) != GBX_OK)
+            why = "cosig: the countersignature does not verify under the peer's key";
+    }
+    if (why) {
+        free(cp);
+        s_fail(r, "BAD_REQUEST", why);
+        return;
+    }
+    gbx_job_t *job = gbx_job_new(GBX_JOB_COSIGN);
+    if (!job) {
+        free(cp);
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    job->checkpoint = cp;
+    job->seq = cp->size;
+    s_to_writer(r, job);
+}
+
+/*  The answer to an audit trail job. */
+static void s_audit_done(gbx_control_t *self, const gbx_job_t *job, json_int_t tag)
+{
+    if (job->rc == GBX_E_STATE || job->rc == GBX_E_BAD_SIGNATURE) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "NOT_FOUND",
+                  "no stored checkpoint of that size and root");
+        return;
+    }
+    if (job->rc == GBX_E_ARG) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "BAD_REQUEST",
+                  "upto: not beyond the first record kept, or not yet durable");
+        return;
+    }
+    if (job->rc != GBX_OK) {
+        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->rc));
+        return;
+    }
+    if (job->kind == GBX_JOB_PRUNE)
+        s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+               json_pack("{s:b, s:{s:I, s:I}}", "ok", 1, "data", "deleted", (json_int_t)job->count,
+                         "first", (json_int_t)job->seq));
+    else
+        s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+               json_pack("{s:b, s:{s:I, s:i}}", "ok", 1, "data", "size", (json_int_t)job->seq,
+                         "cosigners", (int)job->checkpoint->ncosig));
+}
+
 void gbx_control_job_done(gbx_control_t *self, const gbx_job_t *job)
 {
     if (!self || !job || !job->ctl_rid_len)
@@ -389,6 +546,10 @@ void gbx_control_job_done(gbx_control_t *self, const gbx_job_t *job)
     json_int_t tag = (json_int_t)job->ctl_tag;
     if (job->commit != GBX_OK) {
         s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->commit));
+        return;
+    }
+    if (job->kind == GBX_JOB_PRUNE || job->kind == GBX_JOB_COSIGN) {
+        s_audit_done(self, job, tag);
         return;
     }
     if (job->kind == GBX_JOB_POLICY) {
@@ -439,6 +600,9 @@ static const s_cmd_t s_cmds[] = {
     {"holds.list", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_holds_list},
     {"holds.approve", GBX_ROLE_APPROVER, GBX_ROLE_APPROVER, s_holds_approve},
     {"holds.reject", GBX_ROLE_APPROVER, GBX_ROLE_APPROVER, s_holds_reject},
+    {"audit.status", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_audit_status},
+    {"audit.prune", GBX_ROLE_ADMIN, GBX_ROLE_ADMIN, s_audit_prune},
+    {"audit.cosign", GBX_ROLE_OPERATOR, GBX_ROLE_OPERATOR, s_audit_cosign},
 };
 
 /*  Viewer commands: any role. Others: the one role named, and admin. */

@@ -31,6 +31,16 @@
       holds.list      viewer    the held messages
       holds.approve   approver  {"id": message id hex, "comment"?}
       holds.reject    approver  {"id": message id hex, "comment"} (required)
+      audit.status    viewer    the audit trail: records, first kept, latest
+                                checkpoint (text, age), chain head
+      audit.prune     admin     {"upto": N} deletes the records before N, the
+                                size of a checkpoint (export them first:
+                                gbx-audit export); or {"keep_ms": T}: up to
+                                the newest checkpoint older than T
+      audit.cosign    operator  {"checkpoint": text} stores the peer node
+                                countersignatures it carries on our own
+                                checkpoint of that size, after checking them
+                                against the registry
     admin may do everything. Changes reach the store through the writer
     (jobs RELEASE, REFUSE, POLICY): the answer leaves when the change is
     durable. */
@@ -64,6 +74,9 @@ typedef struct {
        with ERR (file:line:col) filled */
     gbx_err_t (*reload)(void *arg, const char *by, const uint8_t *rid, size_t rid_len, uint64_t tag,
                         char *err, size_t errlen);
+    /* hands an audit trail job (PRUNE, COSIGN) to the writer; GBX_OK, or
+       the job is not taken (and is the caller's to free) */
+    gbx_err_t (*writer_job)(void *arg, gbx_job_t *job);
     void *arg;
 } gbx_control_opts_t;
 

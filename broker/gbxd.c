@@ -62,7 +62,10 @@
 #include "config.h"
 #include "dispatch.h"
 #include "control.h"
+#include "feed.h"
 #include "job.h"
+#include "keylog.h"
+#include "trail.h"
 #include "verifier.h"
 #include "writer.h"
 #include "gbx/frame.h"
@@ -74,8 +77,8 @@
 #include "zap.h"
 
 #define S_CONTROL_MAX (64 * 1024) /* bytes of one control request */
-#define S_MAX_PARTS   4096 /* parts of one message beyond the routing id */
-#define S_ENVELOPE_OH 4096 /* bytes allowed beyond part 1 and the sealed payload */
+#define S_MAX_PARTS   4096        /* parts of one message beyond the routing id */
+#define S_ENVELOPE_OH 4096        /* bytes allowed beyond part 1 and the sealed payload */
 #define S_TICK_MS     50
 
 static volatile sig_atomic_t s_stop_sig = 0;
@@ -135,7 +138,11 @@ typedef struct {
     gbx_policy_t *policy_next;  /* sent to the writer, not yet back */
     void *ctl_sock;             /* the operators' control socket */
     gbx_control_t *control;
-    size_t pipeline; /* SUBMIT jobs out */
+    gbx_store_t *store;
+    gbx_feed_t *feed;       /* the audit trail's live feed */
+    uint64_t checkpoint_ms; /* audit.checkpoint_interval_ms */
+    int checkpoint_asked;   /* a CHECKPOINT job is out */
+    size_t pipeline;        /* SUBMIT jobs out */
     uint64_t pipeline_bytes;
     uint64_t received, sent, dropped;
 } s_daemon_t;
@@ -347,6 +354,19 @@ static void s_done(s_daemon_t *d)
             gbx_job_free(job); /* with the policy it replaced */
             continue;
         }
+        if (job->kind == GBX_JOB_CHECKPOINT || job->kind == GBX_JOB_PRUNE ||
+            job->kind == GBX_JOB_COSIGN) { /* the audit trail's */
+            if (job->kind == GBX_JOB_CHECKPOINT)
+                d->checkpoint_asked = 0;
+            else
+                fprintf(stderr, "GBX-AUDIT-%s by=%s rc=%s commit=%s upto=%llu deleted=%llu\n",
+                        job->kind == GBX_JOB_PRUNE ? "PRUNE" : "COSIGN", job->by,
+                        gbx_err_name(job->rc), gbx_err_name(job->commit),
+                        (unsigned long long)job->seq, (unsigned long long)job->count);
+            gbx_control_job_done(d->control, job);
+            gbx_job_free(job);
+            continue;
+        }
         if (job->kind != GBX_JOB_SUBMIT) {
             gbx_control_job_done(d->control, job); /* an operator's, if any */
             gbx_dispatch_done(d->dispatch, job);
@@ -544,6 +564,39 @@ static gbx_err_t s_ctl_reload(void *arg, const char *by, const uint8_t *rid, siz
     return s_reload(arg, by, rid, rid_len, tag, err, errlen);
 }
 
+/*  Hands an operator's audit trail job (PRUNE, COSIGN) to the writer. */
+static gbx_err_t s_ctl_writer_job(void *arg, gbx_job_t *job)
+{
+    s_daemon_t *d = arg;
+    if (d->writer_gone)
+        return GBX_E_STATE;
+    return gbx_chan_push(d->to_writer, job);
+}
+
+/*  Asks the writer for a checkpoint when a record has waited
+    audit.checkpoint_interval_ms for one (the writer signs one by itself
+    every audit.checkpoint_records records). */
+static void s_checkpoint_tick(s_daemon_t *d, uint64_t wall_ms)
+{
+    gbx_trail_head_t h;
+    gbx_trail_head(gbx_store_trail(d->store), &h);
+    if (d->checkpoint_asked || d->writer_gone || h.size == h.checkpoint ||
+        wall_ms < h.checkpoint_ms + d->checkpoint_ms)
+        return;
+    gbx_job_t *job = gbx_job_new(GBX_JOB_CHECKPOINT);
+    if (job && gbx_chan_push(d->to_writer, job) == GBX_OK)
+        d->checkpoint_asked = 1;
+    else
+        gbx_job_free(job);
+}
+
+static uint64_t s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /*  Reads and answers the control socket's waiting requests ([routing id,
     JSON]); at most 64 per call. */
 static void s_ctl_read(s_daemon_t *d)
@@ -607,6 +660,7 @@ int main(int argc, char **argv)
     gbx_policy_t *policy = NULL;
     void *ctx = NULL, *sock = NULL, *ctl_sock = NULL;
     gbx_control_t *control = NULL;
+    gbx_feed_t *feed = NULL;
     gbx_zap_t *zap = NULL;
     gbx_chan_t *to_verify = NULL, *to_writer = NULL, *done = NULL;
     gbx_dispatch_t *dispatch = NULL;
@@ -666,6 +720,26 @@ int main(int argc, char **argv)
     rc = gbx_store_open(data_dir, &so, &store);
     if (rc != GBX_OK) {
         fprintf(stderr, "gbxd: %s: node.data_dir: cannot open the store: %s\n", data_dir,
+                gbx_err_name(rc));
+        goto out;
+    }
+
+    /* the audit trail signs its checkpoints with the node's key; the start
+       and any key changed since the last one go on the trail first */
+    rc = gbx_trail_set_signer(gbx_store_trail(store), node_id, gbx_identity_sign_sk(node),
+                              (uint64_t)gbx_config_int(cfg, GBX_SETTING_AUDIT_CHECKPOINT_RECORDS),
+                              NULL, NULL);
+    unsigned key_changes = 0;
+    if (rc == GBX_OK)
+        rc = gbx_keylog_start(store, reg,
+                              &(gbx_keylog_start_t){.node_id = node_id,
+                                                    .version = GBX_VERSION,
+                                                    .config = path,
+                                                    .policy = policy,
+                                                    .at_ms = s_wall_ms()},
+                              &key_changes);
+    if (rc != GBX_OK) {
+        fprintf(stderr, "gbxd: %s: node.data_dir: cannot write the audit trail: %s\n", data_dir,
                 gbx_err_name(rc));
         goto out;
     }
@@ -746,8 +820,7 @@ int main(int argc, char **argv)
     }
     snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s", ctl_path);
     if (s_unix_socket_live(ctl_path)) { /* libzmq would unlink it */
-        fprintf(stderr, "gbxd: %s: listen.control: %s is in use (another gbxd?)\n", path,
-                ctl_path);
+        fprintf(stderr, "gbxd: %s: listen.control: %s is in use (another gbxd?)\n", path, ctl_path);
         goto out;
     }
     const int64_t ctl_max = S_CONTROL_MAX;
@@ -768,6 +841,19 @@ int main(int argc, char **argv)
     }
     umask(old_umask);
 
+    const char *feed_path = gbx_config_str(cfg, GBX_SETTING_LISTEN_AUDIT_FEED);
+    if (s_unix_socket_live(feed_path)) {
+        fprintf(stderr, "gbxd: %s: listen.audit_feed: %s is in use (another gbxd?)\n", path,
+                feed_path);
+        goto out;
+    }
+    rc = gbx_feed_new(ctx, feed_path, gbx_identity_curve_sk(node), store, &feed, errbuf,
+                      sizeof errbuf);
+    if (rc != GBX_OK) {
+        fprintf(stderr, "gbxd: %s: listen.audit_feed: %s\n", path, errbuf);
+        goto out;
+    }
+
     size_t nthreads = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_VERIFY_THREADS);
     if (gbx_chan_new(&to_verify) != GBX_OK || gbx_chan_new(&to_writer) != GBX_OK ||
         gbx_chan_new(&done) != GBX_OK) {
@@ -786,6 +872,9 @@ int main(int argc, char **argv)
         .policy_path = policy_path,
         .policy = policy,
         .ctl_sock = ctl_sock,
+        .store = store,
+        .feed = feed,
+        .checkpoint_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_AUDIT_CHECKPOINT_INTERVAL_MS),
     };
     gbx_dispatch_opts_t dop = {
         .store = store,
@@ -811,6 +900,7 @@ int main(int argc, char **argv)
         .send = s_ctl_send,
         .policy = s_ctl_policy,
         .reload = s_ctl_reload,
+        .writer_job = s_ctl_writer_job,
         .arg = &d,
     };
     if (rc == GBX_OK)
@@ -845,10 +935,12 @@ int main(int argc, char **argv)
     char phash[2 * GBX_HASH_BYTES + 1];
     sodium_bin2hex(phash, sizeof phash, gbx_policy_hash(policy), GBX_HASH_BYTES);
     fprintf(stderr,
-            "GBX-START node=%s adapter=%s control=%s config=%s data=%s verify_threads=%zu "
-            "policy=%s policy_version=\"%s\" policy_hash=%s policy_rules=%zu\n",
-            node_id, endpoint, ctl_ep, path, data_dir, nthreads, policy_path,
-            gbx_policy_version(policy), phash, gbx_policy_rule_count(policy));
+            "GBX-START node=%s adapter=%s control=%s audit_feed=%s config=%s data=%s "
+            "verify_threads=%zu policy=%s policy_version=\"%s\" policy_hash=%s policy_rules=%zu "
+            "audit_records=%llu key_changes=%u\n",
+            node_id, endpoint, ctl_ep, feed_path, path, data_dir, nthreads, policy_path,
+            gbx_policy_version(policy), phash, gbx_policy_rule_count(policy),
+            (unsigned long long)gbx_trail_size(gbx_store_trail(store)), key_changes);
     printf("gbxd: node %s listening for adapters on %s\n", node_id, endpoint);
     fflush(stdout);
 
@@ -888,9 +980,11 @@ int main(int argc, char **argv)
                 goto stop;
             }
         }
+        gbx_feed_pump(feed, 1024);
         uint64_t now = s_mono_ms();
         if (now >= next_tick) {
             gbx_dispatch_tick(dispatch);
+            s_checkpoint_tick(&d, s_wall_ms());
             next_tick = now + S_TICK_MS;
             if (gbx_store_broken(store)) {
                 /* what was written since the last good fsync may be gone:
@@ -939,6 +1033,7 @@ out:
         zmq_close(sock);
     if (ctl_sock)
         zmq_close(ctl_sock);
+    gbx_feed_destroy(&feed);
     gbx_control_destroy(&control);
     gbx_zap_destroy(&zap);
     if (ctx)

@@ -19,6 +19,7 @@
 
 #include <zmq.h>
 
+#include "gbx/checkpoint.h"
 #include "gbx/err.h"
 #include "ingress.h"
 #include "queue.h"
@@ -36,7 +37,12 @@ typedef enum {
     GBX_JOB_POLICY,     /* decide from now on with job->policy (the writer
                            swaps it with the ingress's and audits the load) */
     GBX_JOB_RELEASE,    /* gbx_queue_release: an approver approved a hold */
-    GBX_JOB_REFUSE      /* gbx_queue_refuse with job->reason */
+    GBX_JOB_REFUSE,     /* gbx_queue_refuse with job->reason */
+    GBX_JOB_CHECKPOINT, /* sign a checkpoint of the audit trail (gbxd's timer) */
+    GBX_JOB_PRUNE,      /* gbx_trail_prune up to job->seq records, audited
+                           with job->by; job->count: records deleted */
+    GBX_JOB_COSIGN      /* store the countersignatures of job->checkpoint,
+                           audited with job->by */
 } gbx_job_kind_t;
 
 typedef struct gbx_job {
@@ -59,14 +65,16 @@ typedef struct gbx_job {
     uint8_t due[GBX_DUE_KEY_LEN]; /* FORGET */
     uint8_t *val;                 /* FORGET: the dedupe key (owned) */
     size_t vlen;
-    gbx_policy_t *policy;    /* POLICY: the new one; back from the writer, the
-                                one it replaced (owned, may be NULL) */
-    int swapped;             /* POLICY: the writer decides with the new one
-                                (even if the group's commit then failed) */
-    char by[GBX_ID_MAX + 1]; /* POLICY, RELEASE, REFUSE: who asked (an
-                                operator, "signal", "gbxd") */
-    char *comment;           /* RELEASE, REFUSE: the approver's (owned) */
-    gbx_err_t reason;        /* REFUSE: HOLD_REJECTED, HOLD_TIMEOUT, EXPIRED */
+    gbx_policy_t *policy;         /* POLICY: the new one; back from the writer, the
+                                     one it replaced (owned, may be NULL) */
+    int swapped;                  /* POLICY: the writer decides with the new one
+                                     (even if the group's commit then failed) */
+    char by[GBX_ID_MAX + 1];      /* POLICY, RELEASE, REFUSE: who asked (an
+                                     operator, "signal", "gbxd") */
+    char *comment;                /* RELEASE, REFUSE: the approver's (owned) */
+    gbx_err_t reason;             /* REFUSE: HOLD_REJECTED, HOLD_TIMEOUT, EXPIRED */
+    uint64_t count;               /* PRUNE: records deleted */
+    gbx_checkpoint_t *checkpoint; /* COSIGN: with the new countersignatures (owned) */
     /* an operator's command (broker/control.h) waits for this job: its
        control connection's routing id and request tag */
     uint8_t ctl_rid[GBX_JOB_RID_MAX];
@@ -83,8 +91,9 @@ gbx_job_t *gbx_job_new(gbx_job_kind_t kind);
 /*  Frees JOB and everything it owns (messages closed). NULL-safe. */
 void gbx_job_free(gbx_job_t *job);
 /*  A delivery job's queue operation (MARK gbx_queue_mark, UNMARK, ACK,
-    EXPIRE, DEADLETTER, FORGET, RELEASE, REFUSE: broker/queue.h) into BATCH
-    at time NOW,
+    EXPIRE, DEADLETTER, FORGET, RELEASE, REFUSE: broker/queue.h), or an
+    audit trail operation (CHECKPOINT, PRUNE, COSIGN: broker/trail.h) into
+    BATCH at time NOW,
     atomic on its own: a save point takes back what a failed operation
     added. Sets and returns job->rc (GBX_E_ARG for a SUBMIT, which is the
     ingress's). The writer's one place for this mapping. */

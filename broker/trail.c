@@ -23,6 +23,7 @@ typedef struct {
     gbx_merkle_peaks_t peaks;
     gbx_hash_t chain;
     uint64_t cp_size, cp_ms;
+    uint64_t first; /* records before it were pruned */
 } s_state_t;
 
 struct gbx_trail {
@@ -144,6 +145,15 @@ gbx_err_t gbx_trail_open(gbx_store_t *store, gbx_trail_t **out)
         gbx_trail_destroy(&self);
         return rc;
     }
+    if (rc == GBX_OK) {
+        gbx_hash_t chain;
+        gbx_merkle_peaks_t peaks;
+        rc = gbx_trail_anchor(store, &self->cur.first, chain, &peaks);
+    }
+    if (rc != GBX_OK) {
+        gbx_trail_destroy(&self);
+        return rc;
+    }
     atomic_store(&self->durable, self->cur.peaks.size);
     *out = self;
     return GBX_OK;
@@ -258,7 +268,12 @@ gbx_err_t gbx_trail_seal(gbx_trail_t *self, gbx_batch_t *batch, const char *text
         return GBX_E_ARG;
     s_state_t st = self->cur; /* only the committer changes cur */
     s_nodes_t nodes = {batch, GBX_OK};
-    gbx_err_t rc = GBX_OK;
+    uint8_t akey = S_KEY_ANCHOR, *av = NULL;
+    size_t avlen = 0;
+    gbx_err_t rc = gbx_batch_get(batch, GBX_KS_TRAIL, &akey, 1, &av, &avlen);
+    if (rc == GBX_OK && av && avlen >= 8) /* this batch may prune (gbx_trail_prune) */
+        st.first = s_get64(av);
+    free(av);
     for (size_t k = 0; rc == GBX_OK && k < n; k++)
         rc = s_seal_one(&st, batch, text + off[k], off[k + 1] - off[k], &nodes);
     uint64_t uncovered = st.peaks.size - st.cp_size;
@@ -324,12 +339,9 @@ void gbx_trail_head(gbx_trail_t *self, gbx_trail_head_t *out)
     out->checkpoint = self->cur.cp_size;
     out->checkpoint_ms = self->cur.cp_ms;
     memcpy(out->chain, self->cur.chain, GBX_MERKLE_HASH);
+    out->first = self->cur.first;
     pthread_mutex_unlock(&self->mx);
     out->durable = atomic_load(&self->durable);
-    gbx_hash_t chain;
-    gbx_merkle_peaks_t peaks;
-    if (gbx_trail_anchor(self->store, &out->first, chain, &peaks) != GBX_OK)
-        out->first = 0;
 }
 
 /* ------------------------------------------------------------- reading */
@@ -590,12 +602,10 @@ gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, 
     if (!self || !batch || !deleted)
         return GBX_E_ARG;
     *deleted = 0;
-    uint64_t first = 0;
-    gbx_hash_t chain;
-    gbx_merkle_peaks_t old;
-    gbx_err_t rc = gbx_trail_anchor(self->store, &first, chain, &old);
-    if (rc != GBX_OK)
-        return rc;
+    pthread_mutex_lock(&self->mx);
+    uint64_t first = self->cur.first;
+    pthread_mutex_unlock(&self->mx);
+    gbx_err_t rc;
     if (upto <= first || upto > atomic_load(&self->durable))
         return GBX_E_ARG;
     gbx_checkpoint_t cp;

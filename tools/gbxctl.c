@@ -42,6 +42,12 @@ static const char s_usage[] =
     "  holds list                      messages the policy holds for an approver\n"
     "  holds approve ID [--comment T]  release held message ID (role approver or admin)\n"
     "  holds reject ID --comment T     refuse it; its sender is told (approver or admin)\n"
+    "  audit status                    the audit trail: records, latest checkpoint, its age\n"
+    "  audit prune (--upto N | --keep-ms T)\n"
+    "                                  delete the records before checkpoint N (or older than\n"
+    "                                  T ms); export them first: gbx-audit export (admin)\n"
+    "  audit cosign CHECKPOINT         store a peer node's countersignature of one of our\n"
+    "                                  checkpoints (gbx-audit cosign output; operator or admin)\n"
     "exit: 0 done, 1 refused by gbxd, 2 usage or configuration, 3 no answer in time\n";
 
 typedef struct {
@@ -70,6 +76,8 @@ static const s_field_t s_check_fields[] = {
     {"payload-bytes", "payload_bytes", 1},
     {"ttl-ms", "ttl_ms", 1},
     {"comment", "comment", 0},
+    {"upto", "upto", 1},
+    {"keep-ms", "keep_ms", 1},
 };
 #define S_NFIELDS (sizeof s_check_fields / sizeof s_check_fields[0])
 
@@ -169,6 +177,30 @@ static void s_print(const char *cmd, json_t *data)
         }
         printf("(%lld held%s)\n", (long long)s_int(data, "total"),
                json_is_true(json_object_get(data, "truncated")) ? ", the first 1000 listed" : "");
+    } else if (strcmp(cmd, "audit.status") == 0) {
+        json_t *cp = json_object_get(data, "checkpoint");
+        printf("records     %lld (first kept %lld, durable %lld, %lld not yet in a checkpoint)\n"
+               "chain head  %s\n",
+               (long long)s_int(data, "records"), (long long)s_int(data, "first"),
+               (long long)s_int(data, "durable"), (long long)s_int(data, "uncovered"),
+               s_str(data, "chain"));
+        if (json_is_object(cp)) {
+            char at[32];
+            s_time(s_int(cp, "at_ms"), at);
+            printf("checkpoint  %lld records at %s (%lld s ago), root %s, %zu countersignatures\n"
+                   "            %s\n",
+                   (long long)s_int(cp, "size"), at, (long long)(s_int(cp, "age_ms") / 1000),
+                   s_str(cp, "root"), json_array_size(json_object_get(cp, "cosigners")),
+                   s_str(cp, "text"));
+        } else {
+            printf("checkpoint  none yet\n");
+        }
+    } else if (strcmp(cmd, "audit.prune") == 0) {
+        printf("pruned %lld records; the trail now starts at record %lld\n",
+               (long long)s_int(data, "deleted"), (long long)s_int(data, "first"));
+    } else if (strcmp(cmd, "audit.cosign") == 0) {
+        printf("checkpoint of %lld records: countersignatures stored\n",
+               (long long)s_int(data, "size"));
     } else { /* holds.approve, holds.reject */
         printf("%s %s (seq %lld, %s -> %s)\n", s_str(data, "decision"), s_str(data, "message_id"),
                (long long)s_int(data, "seq"), s_str(data, "from"), s_str(data, "to"));
@@ -252,22 +284,25 @@ int main(int argc, char **argv)
     int words = 0;
     if (w1 && strcmp(w1, "status") == 0)
         snprintf(cmd, sizeof cmd, "status"), words = 1;
-    else if (w1 && w2 && (strcmp(w1, "policy") == 0 || strcmp(w1, "holds") == 0))
+    else if (w1 && w2 &&
+             (strcmp(w1, "policy") == 0 || strcmp(w1, "holds") == 0 || strcmp(w1, "audit") == 0))
         snprintf(cmd, sizeof cmd, "%s.%s", w1, w2), words = 2;
-    static const char *const known[] = {"status",        "policy.show", "policy.check",
-                                        "policy.reload", "holds.list",  "holds.approve",
-                                        "holds.reject"};
+    static const char *const known[] = {
+        "status",        "policy.show",  "policy.check", "policy.reload", "holds.list",
+        "holds.approve", "holds.reject", "audit.status", "audit.prune",   "audit.cosign"};
     int ok = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         ok |= strcmp(cmd, known[i]) == 0;
-    int want_id = strcmp(cmd, "holds.approve") == 0 || strcmp(cmd, "holds.reject") == 0;
+    int want_id = strcmp(cmd, "holds.approve") == 0 || strcmp(cmd, "holds.reject") == 0 ||
+                  strcmp(cmd, "audit.cosign") == 0;
     if (!ok || rest != words + want_id || !as || timeout < 1) {
         fputs(s_usage, stderr);
         json_decref(args);
         return 2;
     }
-    if (want_id)
-        json_object_set_new(args, "id", json_string(argv[optind + words]));
+    if (want_id) /* holds: the message id; audit cosign: the checkpoint's text */
+        json_object_set_new(args, strcmp(cmd, "audit.cosign") == 0 ? "checkpoint" : "id",
+                            json_string(argv[optind + words]));
 
     int code = 2;
     char *cfg_path = cfg_arg ? strdup(cfg_arg) : s_default_config(), *keypath = NULL, err[512];
