@@ -1012,6 +1012,11 @@ stop:
             break; /* nothing moves any more */
         s_done(&d);
     }
+    /* a last checkpoint, so that the trail a stopped node leaves is signed
+       to its end */
+    gbx_job_t *last_cp = gbx_job_new(GBX_JOB_CHECKPOINT);
+    if (last_cp && gbx_chan_push(to_writer, last_cp) != GBX_OK)
+        gbx_job_free(last_cp);
     d.writer_gone = 1;
     s_report(writer, dispatch, ing, &d, roots, hits);
     gbx_writer_stop(&writer); /* applies, writes and syncs what it still has */

@@ -510,6 +510,20 @@ gbx_err_t gbx_checker_run(gbx_checker_t *self, const char *auth, const gbx_part_
 /* ------------------------------------------------ stage 2: admission */
 
 /*  The audit record of S's decision (format: ingress.h). */
+/*  KEY=<the .proto name of enum value V> ("-" for an empty string, "?" for an unknown value). */
+static void s_audit_enum(gbx_audit_t *a, const char *key, const ProtobufCEnumDescriptor *d, int v)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+    gbx_audit_str(a, key, ev ? ev->name : "?");
+}
+
+/*  KEY=VALUE when VALUE is not empty (a header's optional references). */
+static void s_audit_opt(gbx_audit_t *a, const char *key, const char *value)
+{
+    if (value && *value)
+        gbx_audit_str(a, key, value);
+}
+
 static gbx_err_t s_audit(gbx_ingress_t *self, const gbx_submission_t *s, const char *event,
                          gbx_err_t reason, gbx_batch_t *batch)
 {
@@ -531,6 +545,25 @@ static gbx_err_t s_audit(gbx_ingress_t *self, const gbx_submission_t *s, const c
         gbx_audit_u64(&a, "service_version", h->service_version);
         const char *cls = gbx_data_class_name(h->data_class);
         gbx_audit_str(&a, "class", cls ? cls : "?");
+        s_audit_enum(&a, "kind", &gbx__v1__message_kind__descriptor, (int)h->kind);
+        s_audit_enum(&a, "marking", &gbx__v1__hk_marking__descriptor, (int)h->hk_marking);
+        s_audit_opt(&a, "purpose", h->purpose_code);
+        s_audit_enum(&a, "route", &gbx__v1__legal_route__descriptor, (int)h->legal_route);
+        s_audit_opt(&a, "route_ref", h->legal_route_ref);
+        s_audit_enum(&a, "consent", &gbx__v1__consent_type__descriptor, (int)h->consent_type);
+        s_audit_opt(&a, "consent_ref", h->consent_ref);
+        s_audit_opt(&a, "case_ref", h->case_ref);
+        s_audit_opt(&a, "end_user", h->end_user_ref);
+        s_audit_opt(&a, "impact_ref", h->impact_assessment_ref);
+        s_audit_opt(&a, "agreement_ref", h->agreement_ref);
+        s_audit_opt(&a, "release_ref", h->release_authority_ref);
+        gbx_audit_u64(&a, "subjects", h->subject_count);
+        if (h->correlation_id.len == GBX_MSG_ID_BYTES)
+            gbx_audit_hex(&a, "correlation_id", h->correlation_id.data, GBX_MSG_ID_BYTES);
+        gbx_audit_u64(&a, "created_at_ms", h->created_at_ms);
+        gbx_audit_u64(&a, "expires_at_ms", h->expires_at_ms);
+        gbx_audit_u64(&a, "payload_length", h->payload_length);
+        gbx_audit_hex(&a, "payload_hash", h->payload_hash.data, h->payload_hash.len);
     }
     if (s->policy_done) {
         gbx_audit_str(&a, "rule_id", s->rule_id);

@@ -639,8 +639,12 @@ gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, 
     if (rc == GBX_OK)
         rc = gbx_batch_put(batch, GBX_KS_TRAIL, &akey, 1, anchor,
                            s_put_peaks(anchor, &peaks, cp.chain));
-    if (rc == GBX_OK)
+    if (rc == GBX_OK) {
         *deleted = upto - first;
+        /* the commit must seal this batch (the head's first record moves
+           with it), and the trail after a prune starts signed */
+        gbx_batch_checkpoint(batch);
+    }
     return rc;
 }
 
@@ -651,6 +655,7 @@ void gbx_trail_check_init(gbx_trail_check_t *self, uint64_t first, const gbx_has
 {
     memset(self, 0, sizeof *self);
     self->next = first;
+    self->vouched = first;
     memcpy(self->chain, chain, GBX_MERKLE_HASH);
     if (peaks)
         self->peaks = *peaks;
@@ -710,11 +715,12 @@ gbx_err_t gbx_trail_check_checkpoint(gbx_trail_check_t *self, const gbx_checkpoi
         sodium_memcmp(root, cp->root, GBX_MERKLE_HASH) != 0 ||
         sodium_memcmp(self->chain, cp->chain, GBX_MERKLE_HASH) != 0) {
         snprintf(why, why_len,
-                 "checkpoint at %" PRIu64 " records: the records before it give another "
-                 "root: some were rewritten with their chain",
-                 cp->size);
+                 "checkpoint at %" PRIu64 " records: the records give another root: some of "
+                 "records %" PRIu64 "..%" PRIu64 " were rewritten, their chain too",
+                 cp->size, self->vouched, cp->size - 1);
         return GBX_E_AUDIT_BROKEN;
     }
     self->checkpoints++;
+    self->vouched = cp->size;
     return GBX_OK;
 }

@@ -93,7 +93,9 @@ uint64_t gbx_trail_size(gbx_trail_t *self);
 /*  Queues into BATCH the deletion of the records before UPTO, which must be
     the size of a stored checkpoint, at most the durable size and above the
     first record kept (else GBX_E_ARG; GBX_E_STATE if there is no such
-    checkpoint), and the new anchor. *DELETED says how many records go. */
+    checkpoint), and the new anchor; asks for a checkpoint at its commit
+    (gbx_batch_checkpoint), which also moves the head's first record.
+    *DELETED says how many records go. */
 gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, uint64_t *deleted);
 
 /* ------------------------------------------------------------- reading */
@@ -148,6 +150,8 @@ typedef struct {
     gbx_hash_t chain; /* chain of record next - 1 */
     gbx_merkle_peaks_t peaks;
     uint64_t records, checkpoints, cosigs; /* checked so far */
+    uint64_t vouched; /* records up to here are vouched for by a checked checkpoint
+                         (or the start) */
 } gbx_trail_check_t;
 
 /*  Starts at record FIRST, after CHAIN, with PEAKS the tree over the
