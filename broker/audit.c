@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
+#include "gbx/checkpoint.h" /* gbx_hex */
 
 void gbx_audit_begin(gbx_audit_t *rec, const char *event, uint64_t at_ms)
 {
@@ -14,21 +14,24 @@ void gbx_audit_begin(gbx_audit_t *rec, const char *event, uint64_t at_ms)
     gbx_audit_u64(rec, "at_ms", at_ms);
 }
 
-/*  key=value with the bytes of VALUE from LO to 0x7e kept, others '?'. */
+/*  key=value with the bytes of VALUE from LO to 0x7e kept, others '?'.
+    Plain copies, no printf: a message's records are formatted in the
+    writer, on the broker's critical path. */
 static void s_put(gbx_audit_t *rec, const char *key, const char *value, unsigned char lo)
 {
-    int n = snprintf(rec->buf + rec->len, sizeof rec->buf - rec->len, "%s=", key);
-    if (n < 0 || (size_t)n >= sizeof rec->buf - rec->len)
+    size_t klen = strlen(key);
+    if (klen + 3 > sizeof rec->buf - rec->len)
         return;
-    rec->len += (size_t)n;
+    memcpy(rec->buf + rec->len, key, klen);
+    rec->len += klen;
+    rec->buf[rec->len++] = '=';
     if (!value)
         value = "-";
     for (const char *p = value; *p && rec->len + 2 < sizeof rec->buf; p++) {
         unsigned char c = (unsigned char)*p;
         rec->buf[rec->len++] = (c >= lo && c <= 0x7e) ? (char)c : '?';
     }
-    if (rec->len + 1 < sizeof rec->buf)
-        rec->buf[rec->len++] = '\n';
+    rec->buf[rec->len++] = '\n';
 }
 
 void gbx_audit_str(gbx_audit_t *rec, const char *key, const char *value)
@@ -43,9 +46,12 @@ void gbx_audit_text(gbx_audit_t *rec, const char *key, const char *value)
 
 void gbx_audit_u64(gbx_audit_t *rec, const char *key, uint64_t value)
 {
-    char num[24];
-    snprintf(num, sizeof num, "%llu", (unsigned long long)value);
-    gbx_audit_str(rec, key, num);
+    char num[24], *p = num + sizeof num;
+    *--p = '\0';
+    do
+        *--p = (char)('0' + value % 10);
+    while ((value /= 10) != 0);
+    gbx_audit_str(rec, key, p);
 }
 
 void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t len)
@@ -53,7 +59,7 @@ void gbx_audit_hex(gbx_audit_t *rec, const char *key, const uint8_t *bin, size_t
     char hex[2 * 64 + 1];
     if (len > 64)
         len = 64;
-    sodium_bin2hex(hex, sizeof hex, bin, len);
+    gbx_hex(bin, len, hex);
     gbx_audit_str(rec, key, hex);
 }
 

@@ -16,7 +16,8 @@
 #include "zap.h"
 
 struct gbx_feed {
-    void *sock;
+    void *sock;        /* XPUB: its subscribers' (un)subscriptions come up to us */
+    int subscriptions; /* 0: nobody listens, nothing is read to be dropped */
     gbx_store_t *store;
     uint64_t next;    /* the next record to publish */
     uint64_t cp_next; /* checkpoints of fewer records were published (or predate us) */
@@ -42,13 +43,14 @@ gbx_err_t gbx_feed_new(void *ctx, const char *path, const uint8_t *curve_sk, gbx
     self->next = gbx_trail_size(gbx_store_trail(store));
     self->cp_next = self->next + 1;
     int one = 1, zero = 0, hwm = 100000;
-    self->sock = zmq_socket(ctx, ZMQ_PUB);
+    self->sock = zmq_socket(ctx, ZMQ_XPUB);
     mode_t old = umask(077); /* the socket file is born 0600 */
     int ok = self->sock && zmq_setsockopt(self->sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
              zmq_setsockopt(self->sock, ZMQ_CURVE_SECRETKEY, curve_sk, 32) == 0 &&
              zmq_setsockopt(self->sock, ZMQ_ZAP_DOMAIN, GBX_ZAP_DOMAIN_CONTROL,
                             strlen(GBX_ZAP_DOMAIN_CONTROL)) == 0 &&
              zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) == 0 &&
+             zmq_setsockopt(self->sock, ZMQ_XPUB_VERBOSER, &one, sizeof one) == 0 &&
              zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero) == 0 &&
              zmq_bind(self->sock, ep) == 0 && chmod(path, 0600) == 0;
     umask(old);
@@ -93,25 +95,45 @@ static size_t s_checkpoints(gbx_feed_t *self, uint64_t upto)
     return n;
 }
 
+/*  Counts the subscriptions the subscribers sent or dropped (a frame of
+    1 or 0 and the topic; every one, with ZMQ_XPUB_VERBOSER). */
+static void s_subscriptions(gbx_feed_t *self)
+{
+    uint8_t buf[256];
+    int n;
+    while ((n = zmq_recv(self->sock, buf, sizeof buf, ZMQ_DONTWAIT)) > 0) {
+        if (buf[0] == 1)
+            self->subscriptions++;
+        else if (buf[0] == 0 && self->subscriptions > 0)
+            self->subscriptions--;
+    }
+}
+
 size_t gbx_feed_pump(gbx_feed_t *self, size_t max)
 {
     if (!self)
         return 0;
+    s_subscriptions(self);
     gbx_trail_head_t h;
     gbx_trail_head(gbx_store_trail(self->store), &h);
+    if (self->subscriptions == 0) { /* nobody to drop them for: read nothing */
+        if (self->next < h.durable) {
+            self->next = h.durable;
+            self->cp_next = h.durable + 1;
+        }
+        return 0;
+    }
     if (self->next < h.first) /* pruned before we got to them */
         self->next = h.first;
     if (self->next >= h.durable)
         return s_checkpoints(self, self->next);
-    uint8_t from[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(self->next, from);
-    gbx_store_iter_t *it = NULL;
-    if (gbx_store_iter_from(self->store, GBX_KS_AUDIT, NULL, 0, from, sizeof from, &it) != GBX_OK)
+    gbx_trail_iter_t *it = NULL;
+    if (gbx_trail_iter_new(self->store, self->next, &it) != GBX_OK)
         return 0;
     size_t n = 0;
-    for (; n < max && self->next < h.durable && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vlen = 0;
-        const uint8_t *v = gbx_store_iter_value(it, &vlen);
+    const uint8_t *v;
+    size_t vlen;
+    while (n < max && self->next < h.durable && gbx_trail_iter_next(it, &v, &vlen)) {
         /* a subscriber that cannot keep up loses frames (ZMQ_SNDHWM), never
            gbxd its pace */
         (void)zmq_send(self->sock, v, vlen, ZMQ_DONTWAIT);
@@ -119,6 +141,6 @@ size_t gbx_feed_pump(gbx_feed_t *self, size_t max)
         self->published++;
         n++;
     }
-    gbx_store_iter_destroy(&it);
+    gbx_trail_iter_destroy(&it);
     return n + s_checkpoints(self, self->next);
 }

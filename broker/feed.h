@@ -1,7 +1,7 @@
 /*  gbx_feed: the audit trail as a live feed, for `gbx-audit tail -f` and
     SIEM tools.
 
-    gbxd binds a PUB socket on listen.audit_feed (a unix socket, ipc://,
+    gbxd binds an XPUB socket on listen.audit_feed (a unix socket, ipc://,
     mode 0600) as a CurveZMQ server in the operators' ZAP domain
     (GBX_ZAP_DOMAIN_CONTROL): any operator of the registry may subscribe.
     Every record is published once it is durable, as one frame: the
@@ -9,8 +9,9 @@
     ending with its i= and chain= lines), so a subscriber can check the
     chain as records come and filter by prefix ("v=1\nevent=REJECTED").
     Every checkpoint is published as one frame too, its text form
-    ("gbx-checkpoint v1 ..."). Publishing starts at the trail's size when
-    gbxd starts (the past is in the store: `gbx-audit show`). A subscriber
+    ("gbx-checkpoint v1 ..."). A subscriber gets what becomes durable
+    after it subscribed (the past is in the store: `gbx-audit show`); while
+    nobody subscribes, nothing is read. A subscriber
     too slow for ZeroMQ's high-water mark loses frames, and sees the gap in
     the i= numbers. Runs on gbxd's loop thread. */
 #ifndef GBX_FEED_H

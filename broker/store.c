@@ -36,6 +36,8 @@ struct gbx_store {
     rocksdb_t *db;
     rocksdb_options_t *dbopts;
     rocksdb_block_based_table_options_t *bbto;
+    rocksdb_options_t *audit_opts; /* the audit keyspace's (no bloom filters) */
+    rocksdb_block_based_table_options_t *audit_bbto;
     rocksdb_cache_t *cache;
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
@@ -333,6 +335,17 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
     rocksdb_options_set_keep_log_file_num(self->dbopts, 3);
     rocksdb_options_set_max_log_file_size(self->dbopts, 1024 * 1024);
     rocksdb_writeoptions_set_sync(self->wopts, opts->sync ? 1 : 0);
+    /* The audit trail's records are appended in key order and read by
+       iterators and by index, never asked for a key that is not there:
+       no bloom filters (memtable or tables), whose upkeep is most of a
+       put's cost for a record nobody probes. */
+    self->audit_opts = rocksdb_options_create_copy(self->dbopts);
+    self->audit_bbto = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(self->audit_bbto, self->cache);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(self->audit_bbto, 1);
+    rocksdb_options_set_block_based_table_factory(self->audit_opts, self->audit_bbto);
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->audit_opts, 0);
+    rocksdb_options_set_memtable_whole_key_filtering(self->audit_opts, 0);
 
     /* Open every column family on disk (a newer schema may have added some:
        RocksDB refuses to open a database without all of them) plus ours. */
@@ -365,7 +378,8 @@ gbx_err_t gbx_store_open(const char *dir, const gbx_store_opts_t *opts, gbx_stor
             names[n++] = listed[i];
     }
     for (int j = 0; j < n; j++)
-        cfopts[j] = self->dbopts;
+        cfopts[j] =
+            strcmp(names[j], s_ks_names[GBX_KS_AUDIT]) == 0 ? self->audit_opts : self->dbopts;
     if (opts->read_only) /* beside a running gbxd: no lock, no writes */
         self->db = rocksdb_open_for_read_only_column_families(self->dbopts, dir, n, names, cfopts,
                                                               self->cfh, 0, &err);
@@ -422,6 +436,10 @@ void gbx_store_destroy(gbx_store_t **self_p)
         rocksdb_options_destroy(self->dbopts);
     if (self->bbto)
         rocksdb_block_based_options_destroy(self->bbto);
+    if (self->audit_opts)
+        rocksdb_options_destroy(self->audit_opts);
+    if (self->audit_bbto)
+        rocksdb_block_based_options_destroy(self->audit_bbto);
     if (self->cache)
         rocksdb_cache_destroy(self->cache);
     pthread_mutex_destroy(&self->commit_mx);
@@ -836,6 +854,11 @@ void gbx_store_iter_seek(gbx_store_iter_t *self, const void *key, size_t klen)
         rocksdb_iter_seek(self->it, self->plen ? (const char *)self->prefix : "", self->plen);
     else
         rocksdb_iter_seek(self->it, key, klen);
+}
+
+void gbx_store_iter_seek_for_prev(gbx_store_iter_t *self, const void *key, size_t klen)
+{
+    rocksdb_iter_seek_for_prev(self->it, key ? (const char *)key : "", key ? klen : 0);
 }
 
 bool gbx_store_iter_valid(gbx_store_iter_t *self)

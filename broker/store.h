@@ -236,6 +236,9 @@ gbx_err_t gbx_store_iter_from(gbx_store_t *self, gbx_keyspace_t ks, const void *
 void gbx_store_iter_destroy(gbx_store_iter_t **self_p);
 /*  Moves to the first key >= KEY within the prefix. */
 void gbx_store_iter_seek(gbx_store_iter_t *self, const void *key, size_t klen);
+/*  Moves to the last key <= KEY (an iterator made with gbx_store_iter_from
+    never goes below its FROM); not valid if there is none. */
+void gbx_store_iter_seek_for_prev(gbx_store_iter_t *self, const void *key, size_t klen);
 /*  True while positioned on a key with the prefix. */
 bool gbx_store_iter_valid(gbx_store_iter_t *self);
 /*  The current key / value (only while valid); the bytes stay valid until

@@ -39,6 +39,8 @@ struct gbx_trail {
     uint64_t every;
     uint64_t (*clock)(void *);
     void *clock_arg;
+    char *seg; /* the segment being sealed (reused) */
+    size_t seg_len, seg_cap;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -166,6 +168,7 @@ void gbx_trail_destroy(gbx_trail_t **self_p)
     gbx_trail_t *self = *self_p;
     if (self->sign_sk)
         sodium_free(self->sign_sk);
+    free(self->seg);
     pthread_mutex_destroy(&self->mx);
     free(self);
     *self_p = NULL;
@@ -203,22 +206,35 @@ static void s_on_node(void *arg, unsigned level, uint64_t index, const gbx_hash_
                           GBX_MERKLE_HASH);
 }
 
-/*  Seals record REC (LEN bytes) as number st->peaks.size into BATCH. */
-static gbx_err_t s_seal_one(s_state_t *st, gbx_batch_t *batch, const char *rec, size_t len,
+/*  Room for N more bytes in the trail's segment buffer. */
+static int s_seg_room(gbx_trail_t *self, size_t n)
+{
+    if (n <= self->seg_cap - self->seg_len)
+        return 1;
+    size_t cap = self->seg_cap ? self->seg_cap : 16384;
+    while (cap - self->seg_len < n)
+        cap *= 2;
+    char *b = realloc(self->seg, cap);
+    if (!b)
+        return 0;
+    self->seg = b;
+    self->seg_cap = cap;
+    return 1;
+}
+
+/*  Seals record REC (LEN bytes) as number st->peaks.size at the end of the
+    trail's segment buffer. */
+static gbx_err_t s_seal_one(gbx_trail_t *self, s_state_t *st, const char *rec, size_t len,
                             s_nodes_t *nodes)
 {
-    uint64_t index = st->peaks.size;
-    char small[2304];
-    char *buf = len + GBX_TRAIL_SEAL_BYTES + 1 <= sizeof small
-                    ? small
-                    : malloc(len + GBX_TRAIL_SEAL_BYTES + 1);
-    if (!buf)
+    if (!s_seg_room(self, len + 1 + GBX_TRAIL_SEAL_BYTES))
         return GBX_E_NOMEM;
+    char *buf = self->seg + self->seg_len;
     memcpy(buf, rec, len);
     size_t n = len;
     if (n && buf[n - 1] != '\n') /* records end with a newline; make sure */
         buf[n++] = '\n';
-    n += (size_t)sprintf(buf + n, "i=%" PRIu64 "\n", index);
+    n += (size_t)sprintf(buf + n, "i=%" PRIu64 "\n", st->peaks.size);
     gbx_hash_t leaf;
     gbx_merkle_leaf((const uint8_t *)buf, n, leaf);
     gbx_trail_chain(st->chain, leaf, st->chain);
@@ -226,14 +242,9 @@ static gbx_err_t s_seal_one(s_state_t *st, gbx_batch_t *batch, const char *rec, 
     gbx_hex(st->chain, GBX_MERKLE_HASH, buf + n + 6);
     n += 6 + 2 * GBX_MERKLE_HASH;
     buf[n++] = '\n';
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(index, key);
-    gbx_err_t rc = gbx_batch_put(batch, GBX_KS_AUDIT, key, sizeof key, buf, n);
-    if (buf != small)
-        free(buf);
-    if (rc == GBX_OK)
-        gbx_merkle_peaks_append(&st->peaks, leaf, s_on_node, nodes);
-    return rc != GBX_OK ? rc : nodes->rc;
+    self->seg_len += n;
+    gbx_merkle_peaks_append(&st->peaks, leaf, s_on_node, nodes);
+    return nodes->rc;
 }
 
 /*  Signs and puts the checkpoint of ST's whole tree. */
@@ -274,8 +285,16 @@ gbx_err_t gbx_trail_seal(gbx_trail_t *self, gbx_batch_t *batch, const char *text
     if (rc == GBX_OK && av && avlen >= 8) /* this batch may prune (gbx_trail_prune) */
         st.first = s_get64(av);
     free(av);
+    /* the batch's records, sealed, are one segment under its first index */
+    uint64_t seg_first = st.peaks.size;
+    self->seg_len = 0;
     for (size_t k = 0; rc == GBX_OK && k < n; k++)
-        rc = s_seal_one(&st, batch, text + off[k], off[k + 1] - off[k], &nodes);
+        rc = s_seal_one(self, &st, text + off[k], off[k + 1] - off[k], &nodes);
+    if (rc == GBX_OK && n) {
+        uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
+        gbx_store_seq_key(seg_first, key);
+        rc = gbx_batch_put(batch, GBX_KS_AUDIT, key, sizeof key, self->seg, self->seg_len);
+    }
     uint64_t uncovered = st.peaks.size - st.cp_size;
     if (rc == GBX_OK && self->sign_sk && uncovered > 0 && (checkpoint || uncovered >= self->every))
         rc = s_checkpoint(self, &st, batch);
@@ -376,6 +395,126 @@ gbx_err_t gbx_trail_parse(const uint8_t *rec, size_t len, gbx_trail_rec_t *out)
     out->text_len = start;
     gbx_merkle_leaf(rec, sealed, out->leaf);
     return GBX_OK;
+}
+
+/* ---------------------------------------------------------- record reads */
+
+struct gbx_trail_iter {
+    gbx_store_iter_t *it;
+    uint64_t skip;   /* records still to pass over in the first segment */
+    const char *seg; /* the current segment (the iterator's bytes) */
+    size_t len, at;  /* its length; where the next record starts */
+    int started;
+};
+
+gbx_err_t gbx_trail_iter_new(gbx_store_t *store, uint64_t from, gbx_trail_iter_t **out)
+{
+    if (!store || !out)
+        return GBX_E_ARG;
+    *out = NULL;
+    gbx_trail_iter_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return GBX_E_NOMEM;
+    gbx_err_t rc = gbx_store_iter_new(store, GBX_KS_AUDIT, NULL, 0, &t->it);
+    if (rc != GBX_OK) {
+        free(t);
+        return rc;
+    }
+    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
+    gbx_store_seq_key(from, key);
+    gbx_store_iter_seek_for_prev(t->it, key, sizeof key); /* the segment holding FROM */
+    if (gbx_store_iter_valid(t->it)) {
+        size_t klen = 0;
+        const uint8_t *k = gbx_store_iter_key(t->it, &klen);
+        uint64_t first = klen == sizeof key ? gbx_store_seq_from_key(k) : from;
+        t->skip = from - first;
+    } else {
+        gbx_store_iter_seek(t->it, key, sizeof key); /* nothing before: the first after */
+    }
+    *out = t;
+    return GBX_OK;
+}
+
+void gbx_trail_iter_destroy(gbx_trail_iter_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gbx_store_iter_destroy(&(*self_p)->it);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/*  The end of the record starting at AT in SEG: after its "chain=" line (or
+    the segment's end: a malformed record, for the checker to refuse). */
+static size_t s_record_end(const char *seg, size_t len, size_t at)
+{
+    for (size_t p = at; p < len;) {
+        const char *nl = memchr(seg + p, '\n', len - p);
+        size_t end = nl ? (size_t)(nl - seg) + 1 : len;
+        if (end - p >= 6 && memcmp(seg + p, "chain=", 6) == 0)
+            return end;
+        p = end;
+    }
+    return len;
+}
+
+int gbx_trail_iter_next(gbx_trail_iter_t *self, const uint8_t **rec, size_t *len)
+{
+    for (;;) {
+        if (self->seg && self->at < self->len) {
+            size_t end = s_record_end(self->seg, self->len, self->at);
+            size_t start = self->at;
+            self->at = end;
+            if (self->skip) {
+                self->skip--;
+                continue;
+            }
+            *rec = (const uint8_t *)self->seg + start;
+            *len = end - start;
+            return 1;
+        }
+        if (self->started)
+            gbx_store_iter_next(self->it);
+        self->started = 1;
+        if (!gbx_store_iter_valid(self->it))
+            return 0;
+        self->seg = (const char *)gbx_store_iter_value(self->it, &self->len);
+        self->at = 0;
+    }
+}
+
+gbx_err_t gbx_trail_iter_error(gbx_trail_iter_t *self)
+{
+    return self ? gbx_store_iter_error(self->it) : GBX_E_ARG;
+}
+
+gbx_err_t gbx_trail_get(gbx_store_t *store, uint64_t index, uint8_t **rec, size_t *len)
+{
+    if (!store || !rec || !len)
+        return GBX_E_ARG;
+    *rec = NULL;
+    *len = 0;
+    gbx_trail_iter_t *it = NULL;
+    gbx_err_t rc = gbx_trail_iter_new(store, index, &it);
+    if (rc != GBX_OK)
+        return rc;
+    const uint8_t *r;
+    size_t l;
+    gbx_trail_rec_t parsed;
+    if (gbx_trail_iter_next(it, &r, &l) && gbx_trail_parse(r, l, &parsed) == GBX_OK &&
+        parsed.index == index) {
+        *rec = malloc(l);
+        if (*rec) {
+            memcpy(*rec, r, l);
+            *len = l;
+        } else {
+            rc = GBX_E_NOMEM;
+        }
+    } else {
+        rc = gbx_trail_iter_error(it);
+    }
+    gbx_trail_iter_destroy(&it);
+    return rc;
 }
 
 gbx_err_t gbx_trail_anchor(gbx_store_t *store, uint64_t *first, gbx_hash_t chain,
@@ -488,10 +627,9 @@ static gbx_err_t s_reader_init(s_reader_t *r, gbx_store_t *store)
 
 static gbx_err_t s_leaf(s_reader_t *r, uint64_t index, gbx_hash_t out)
 {
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES], *v = NULL;
+    uint8_t *v = NULL;
     size_t vlen = 0;
-    gbx_store_seq_key(index, key);
-    gbx_err_t rc = gbx_store_get(r->store, GBX_KS_AUDIT, key, sizeof key, &v, &vlen);
+    gbx_err_t rc = gbx_trail_get(r->store, index, &v, &vlen);
     if (rc == GBX_OK && !v)
         rc = index < r->first ? GBX_E_STATE : GBX_E_AUDIT_BROKEN;
     gbx_trail_rec_t rec;
@@ -597,6 +735,36 @@ gbx_err_t gbx_trail_consistency(gbx_store_t *store, uint64_t m, uint64_t n, gbx_
 
 /* ------------------------------------------------------------ retention */
 
+/*  Queues the deletion of the segments of records FIRST .. UPTO - 1;
+    GBX_E_AUDIT_BROKEN if one reaches past UPTO. */
+static gbx_err_t s_delete_segments(gbx_store_t *store, gbx_batch_t *batch, uint64_t first,
+                                   uint64_t upto)
+{
+    uint8_t from[GBX_STORE_SEQ_KEY_BYTES];
+    gbx_store_seq_key(first, from);
+    gbx_store_iter_t *it = NULL;
+    gbx_err_t rc = gbx_store_iter_from(store, GBX_KS_AUDIT, NULL, 0, from, sizeof from, &it);
+    for (; rc == GBX_OK && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
+        const char *v = (const char *)gbx_store_iter_value(it, &vlen);
+        uint64_t at = klen == GBX_STORE_SEQ_KEY_BYTES ? gbx_store_seq_from_key(k) : UINT64_MAX;
+        if (at >= upto)
+            break;
+        uint64_t n = 0;
+        for (size_t p = 0; p < vlen; p = s_record_end(v, vlen, p))
+            n++;
+        if (at + n > upto)
+            rc = GBX_E_AUDIT_BROKEN;
+        else
+            rc = gbx_batch_delete(batch, GBX_KS_AUDIT, k, klen);
+    }
+    if (rc == GBX_OK)
+        rc = gbx_store_iter_error(it);
+    gbx_store_iter_destroy(&it);
+    return rc;
+}
+
 gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, uint64_t *deleted)
 {
     if (!self || !batch || !deleted)
@@ -616,11 +784,10 @@ gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, 
     gbx_hash_t root;
     if ((rc = gbx_trail_peaks_at(self->store, upto, &peaks)) != GBX_OK)
         return rc;
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES], *v = NULL;
+    uint8_t *v = NULL;
     size_t vlen = 0;
     gbx_trail_rec_t last;
-    gbx_store_seq_key(upto - 1, key);
-    if ((rc = gbx_store_get(self->store, GBX_KS_AUDIT, key, sizeof key, &v, &vlen)) != GBX_OK)
+    if ((rc = gbx_trail_get(self->store, upto - 1, &v, &vlen)) != GBX_OK)
         return rc;
     if (!v || gbx_trail_parse(v, vlen, &last) != GBX_OK ||
         sodium_memcmp(last.chain, cp.chain, GBX_MERKLE_HASH) != 0 ||
@@ -630,10 +797,8 @@ gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, 
         return GBX_E_AUDIT_BROKEN;
     }
     free(v);
-    for (uint64_t i = first; rc == GBX_OK && i < upto; i++) {
-        gbx_store_seq_key(i, key);
-        rc = gbx_batch_delete(batch, GBX_KS_AUDIT, key, sizeof key);
-    }
+    /* whole segments: a checkpoint's size is the end of a commit's */
+    rc = s_delete_segments(self->store, batch, first, upto);
     uint8_t anchor[9 + GBX_MERKLE_HASH + sizeof peaks.peak];
     uint8_t akey = S_KEY_ANCHOR;
     if (rc == GBX_OK)

@@ -8,7 +8,9 @@
     i by appending two lines to its text:
         i=<index>
         chain=<64 lowercase hex>
-    and stores it in keyspace "audit" under be64(i). With
+    The records of one commit are stored together, one value in keyspace
+    "audit" under be64 of the first one's index (a *segment*: one put per
+    write, not per record; read them with gbx_trail_iter). With
         leaf(i)  = BLAKE2b-256(0x00 || the sealed record up to and including
                    its "i=" line)                       (gbx_merkle_leaf)
         chain(i) = BLAKE2b-256(0x02 || chain(i-1) || leaf(i)), chain(-1) = 32 zero bytes
@@ -99,6 +101,19 @@ uint64_t gbx_trail_size(gbx_trail_t *self);
 gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, uint64_t *deleted);
 
 /* ------------------------------------------------------------- reading */
+
+/*  The sealed records of STORE's trail, in storage order, from the one
+    at position FROM on (position: a segment's key plus the record's place
+    in it; the checker compares it with each record's i=). */
+typedef struct gbx_trail_iter gbx_trail_iter_t;
+gbx_err_t gbx_trail_iter_new(gbx_store_t *store, uint64_t from, gbx_trail_iter_t **out);
+void gbx_trail_iter_destroy(gbx_trail_iter_t **self_p);
+/*  1 and the next record in *REC, *LEN (valid until the next call), or 0
+    at the end (then gbx_trail_iter_error says whether it was an error). */
+int gbx_trail_iter_next(gbx_trail_iter_t *self, const uint8_t **rec, size_t *len);
+gbx_err_t gbx_trail_iter_error(gbx_trail_iter_t *self);
+/*  A malloc'ed copy of record INDEX (*REC NULL when there is none). */
+gbx_err_t gbx_trail_get(gbx_store_t *store, uint64_t index, uint8_t **rec, size_t *len);
 
 /*  One sealed record, parsed. */
 typedef struct {

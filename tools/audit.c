@@ -340,11 +340,10 @@ static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int h
     }
     gbx_checkpoint_t cp;
     if (from > first) { /* mid-trail: start from the stored record before */
-        uint8_t key[GBX_STORE_SEQ_KEY_BYTES], *val = NULL;
+        uint8_t *val = NULL;
         size_t vlen = 0;
         gbx_trail_rec_t prev;
-        gbx_store_seq_key(from - 1, key);
-        if (gbx_store_get(st, GBX_KS_AUDIT, key, sizeof key, &val, &vlen) != GBX_OK || !val ||
+        if (gbx_trail_get(st, from - 1, &val, &vlen) != GBX_OK || !val ||
             gbx_trail_parse(val, vlen, &prev) != GBX_OK ||
             gbx_trail_peaks_at(st, from, &peaks) != GBX_OK) {
             free(val);
@@ -375,17 +374,15 @@ static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int h
     uint64_t next_cp = UINT64_MAX;
     if (gbx_trail_checkpoint_after(st, from, &cp) == GBX_OK)
         next_cp = cp.size;
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(from, key);
-    gbx_store_iter_t *it = NULL;
-    if (gbx_store_iter_from(st, GBX_KS_AUDIT, NULL, 0, key, sizeof key, &it) != GBX_OK) {
+    gbx_trail_iter_t *it = NULL;
+    if (gbx_trail_iter_new(st, from, &it) != GBX_OK) {
         fprintf(stderr, "gbx-audit: cannot read the store\n");
         return GBX_AUDIT_USAGE;
     }
     char why[512];
-    for (; v.ok && v.ck.next < to && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vlen = 0;
-        const uint8_t *val = gbx_store_iter_value(it, &vlen);
+    const uint8_t *val;
+    size_t vlen;
+    while (v.ok && v.ck.next < to && gbx_trail_iter_next(it, &val, &vlen)) {
         if (gbx_trail_check_record(&v.ck, val, vlen, why, sizeof why) != GBX_OK) {
             s_fail_at(&v, v.ck.next, "%s", why);
             break;
@@ -398,9 +395,9 @@ static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int h
                 gbx_trail_checkpoint_after(st, v.ck.next, &cp) == GBX_OK ? cp.size : UINT64_MAX;
         }
     }
-    if (gbx_store_iter_error(it) != GBX_OK)
+    if (gbx_trail_iter_error(it) != GBX_OK)
         s_fail_at(&v, v.ck.next, "the store could not be read past this record");
-    gbx_store_iter_destroy(&it);
+    gbx_trail_iter_destroy(&it);
     uint64_t end = has_to ? (to < h.size ? to : h.size) : h.size; /* what must be there */
     if (v.ok && v.ck.next < end)
         s_fail_at(&v, v.ck.next,
@@ -607,24 +604,26 @@ static int s_pick_cp(gbx_audit_tool_t *t, uint64_t size, gbx_checkpoint_t *cp)
 /*  The index of the first record of message ID (hex) with EVENT (NULL: any). */
 static int s_find_message(gbx_audit_tool_t *t, const char *id, const char *event, uint64_t *index)
 {
-    gbx_store_iter_t *it = NULL;
-    if (gbx_store_iter_new(t->store, GBX_KS_AUDIT, NULL, 0, &it) != GBX_OK)
+    gbx_trail_iter_t *it = NULL;
+    if (gbx_trail_iter_new(t->store, 0, &it) != GBX_OK)
         return 0;
     int found = 0;
-    for (; !found && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vlen = 0, fl = 0, el = 0;
-        const char *v = (const char *)gbx_store_iter_value(it, &vlen);
+    const uint8_t *rec;
+    size_t vlen;
+    while (!found && gbx_trail_iter_next(it, &rec, &vlen)) {
+        size_t fl = 0, el = 0;
+        const char *v = (const char *)rec;
         const char *f = gbx_audit_field(v, vlen, "message_id", &fl);
         const char *e = gbx_audit_field(v, vlen, "event", &el);
         gbx_trail_rec_t r;
         if (f && fl == strlen(id) && memcmp(f, id, fl) == 0 &&
             (!event || (e && el == strlen(event) && memcmp(e, event, el) == 0)) &&
-            gbx_trail_parse((const uint8_t *)v, vlen, &r) == GBX_OK) {
+            gbx_trail_parse(rec, vlen, &r) == GBX_OK) {
             *index = r.index;
             found = 1;
         }
     }
-    gbx_store_iter_destroy(&it);
+    gbx_trail_iter_destroy(&it);
     return found;
 }
 
@@ -669,11 +668,10 @@ static int s_cmd_prove(gbx_audit_tool_t *t, int argc, char **argv)
                 size ? " (--size)" : " (wait for the next one)");
         return GBX_AUDIT_FAIL;
     }
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES], *val = NULL;
+    uint8_t *val = NULL;
     size_t vlen = 0, plen = 0;
     gbx_hash_t path[GBX_MERKLE_MAX_DEPTH];
-    gbx_store_seq_key(index, key);
-    gbx_err_t grc = gbx_store_get(t->store, GBX_KS_AUDIT, key, sizeof key, &val, &vlen);
+    gbx_err_t grc = gbx_trail_get(t->store, index, &val, &vlen);
     if (grc == GBX_OK && val)
         grc = gbx_trail_prove(t->store, index, cp.size, path, &plen);
     if (grc != GBX_OK || !val) {
@@ -1067,16 +1065,13 @@ static int s_cmd_tail(gbx_audit_tool_t *t, int argc, char **argv)
         uint64_t from = h.size > n ? h.size - n : 0;
         if (from < h.first)
             from = h.first;
-        uint8_t k[GBX_STORE_SEQ_KEY_BYTES];
-        gbx_store_seq_key(from, k);
-        gbx_store_iter_t *it = NULL;
-        if (gbx_store_iter_from(t->store, GBX_KS_AUDIT, NULL, 0, k, sizeof k, &it) == GBX_OK)
-            for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-                size_t vlen = 0;
-                const char *v = (const char *)gbx_store_iter_value(it, &vlen);
-                s_print_frame(t, v, vlen);
-            }
-        gbx_store_iter_destroy(&it);
+        gbx_trail_iter_t *it = NULL;
+        const uint8_t *v;
+        size_t vlen;
+        if (gbx_trail_iter_new(t->store, from, &it) == GBX_OK)
+            while (gbx_trail_iter_next(it, &v, &vlen))
+                s_print_frame(t, (const char *)v, vlen);
+        gbx_trail_iter_destroy(&it);
         gbx_store_destroy(&t->store); /* the feed goes on from the live node */
     }
     return follow ? s_follow(t, as, key, count) : GBX_AUDIT_OK;

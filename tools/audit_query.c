@@ -228,22 +228,21 @@ static int s_store_fail(gbx_audit_tool_t *t, const char *what, gbx_err_t rc)
 }
 
 /*  An iterator over the records from index FROM. */
-static gbx_err_t s_iter(gbx_audit_tool_t *t, uint64_t from, gbx_store_iter_t **it)
+static gbx_err_t s_iter(gbx_audit_tool_t *t, uint64_t from, gbx_trail_iter_t **it)
 {
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(from, key);
-    return gbx_store_iter_from(t->store, GBX_KS_AUDIT, NULL, 0, key, sizeof key, it);
+    return gbx_trail_iter_new(t->store, from, it);
 }
 
-/*  The record under IT into R; 0 if its key is not a record index. */
-static int s_iter_rec(gbx_store_iter_t *it, s_rec_t *r)
+/*  The next record of IT into R (its index from its i= line, UINT64_MAX
+    if it has none); 0 at the end. */
+static int s_iter_rec(gbx_trail_iter_t *it, s_rec_t *r)
 {
-    size_t klen = 0, vlen = 0;
-    const uint8_t *k = gbx_store_iter_key(it, &klen);
-    const uint8_t *v = gbx_store_iter_value(it, &vlen);
-    if (klen != GBX_STORE_SEQ_KEY_BYTES)
+    const uint8_t *v;
+    size_t vlen;
+    if (!gbx_trail_iter_next(it, &v, &vlen))
         return 0;
-    r->i = gbx_store_seq_from_key(k);
+    gbx_trail_rec_t p;
+    r->i = gbx_trail_parse(v, vlen, &p) == GBX_OK ? p.index : UINT64_MAX;
     r->text = (const char *)v;
     r->len = vlen;
     return 1;
@@ -260,10 +259,8 @@ static int s_anchor(gbx_audit_tool_t *t, uint64_t *first, gbx_hash_t chain,
 /*  Record I into *BUF (malloc'ed; NULL if absent). */
 static int s_get(gbx_audit_tool_t *t, uint64_t i, uint8_t **buf, s_rec_t *r)
 {
-    uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
     size_t vlen = 0;
-    gbx_store_seq_key(i, key);
-    gbx_err_t rc = gbx_store_get(t->store, GBX_KS_AUDIT, key, sizeof key, buf, &vlen);
+    gbx_err_t rc = gbx_trail_get(t->store, i, buf, &vlen);
     if (rc != GBX_OK)
         return s_store_fail(t, "a record", rc);
     r->i = i;
@@ -516,14 +513,14 @@ static int s_query_opts(gbx_audit_tool_t *t, int argc, char **argv, s_filter_t *
 /*  Prints the records that match F; *MATCHED their count. */
 static int s_query_scan(gbx_audit_tool_t *t, const s_filter_t *f, uint64_t first, uint64_t *matched)
 {
-    gbx_store_iter_t *it = NULL;
+    gbx_trail_iter_t *it = NULL;
     gbx_err_t rc = s_iter(t, f->from_i > first ? f->from_i : first, &it);
     if (rc != GBX_OK)
         return s_store_fail(t, "the records", rc);
     int more = 0;
-    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        s_rec_t r;
-        if (!s_iter_rec(it, &r))
+    s_rec_t r;
+    while (s_iter_rec(it, &r)) {
+        if (r.i == UINT64_MAX)
             continue;
         if (r.i >= f->to_i)
             break;
@@ -539,8 +536,8 @@ static int s_query_scan(gbx_audit_tool_t *t, const s_filter_t *f, uint64_t first
             s_query_line(&r);
         (*matched)++;
     }
-    rc = gbx_store_iter_error(it);
-    gbx_store_iter_destroy(&it);
+    rc = gbx_trail_iter_error(it);
+    gbx_trail_iter_destroy(&it);
     if (more && !t->json)
         fprintf(stderr, "(the first %" PRIu64 " matches; --limit 0 for all)\n", f->limit);
     return rc == GBX_OK ? GBX_AUDIT_OK : s_store_fail(t, "the records", rc);
@@ -654,22 +651,22 @@ static int s_show_message(gbx_audit_tool_t *t, const char *id)
     uint64_t first = 0, n = 0;
     gbx_hash_t chain;
     gbx_merkle_peaks_t peaks;
-    gbx_store_iter_t *it = NULL;
+    gbx_trail_iter_t *it = NULL;
     int rc = s_anchor(t, &first, chain, &peaks);
     if (rc != GBX_AUDIT_OK)
         return rc;
     gbx_err_t e = s_iter(t, first, &it);
-    for (; e == GBX_OK && rc == GBX_AUDIT_OK && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        s_rec_t r;
-        if (!s_iter_rec(it, &r) || !s_message_is(&r, id))
+    s_rec_t r;
+    while (e == GBX_OK && rc == GBX_AUDIT_OK && s_iter_rec(it, &r)) {
+        if (r.i == UINT64_MAX || !s_message_is(&r, id))
             continue;
         if (n++ && !t->json)
             putchar('\n');
         rc = s_show_one(t, &r);
     }
     if (e == GBX_OK)
-        e = gbx_store_iter_error(it);
-    gbx_store_iter_destroy(&it);
+        e = gbx_trail_iter_error(it);
+    gbx_trail_iter_destroy(&it);
     if (e != GBX_OK)
         return s_store_fail(t, "the records", e);
     if (rc == GBX_AUDIT_OK && n == 0) {
@@ -896,13 +893,12 @@ static int s_ex_records(gbx_audit_tool_t *t, FILE *out, const s_export_t *x)
     gbx_checkpoint_t cp;
     int have = x->csv ? 0 : s_ex_next_cp(t, x->from, x->to, &cp);
     uint64_t next = x->from;
-    gbx_store_iter_t *it = NULL;
+    gbx_trail_iter_t *it = NULL;
     gbx_err_t e = x->from < x->to ? s_iter(t, x->from, &it) : GBX_OK;
     int rc = have < 0 ? GBX_AUDIT_FAIL : GBX_AUDIT_OK;
     for (; e == GBX_OK && rc == GBX_AUDIT_OK && next < x->to; next++) {
         s_rec_t r = {UINT64_MAX, NULL, 0};
-        int valid = gbx_store_iter_valid(it);
-        if (!valid || !s_iter_rec(it, &r))
+        if (!it || !s_iter_rec(it, &r))
             r.i = UINT64_MAX;
         rc = s_ex_record(out, x, &r, next);
         while (rc == GBX_AUDIT_OK && have > 0 && cp.size == next + 1) {
@@ -910,12 +906,10 @@ static int s_ex_records(gbx_audit_tool_t *t, FILE *out, const s_export_t *x)
             have = s_ex_next_cp(t, cp.size, x->to, &cp);
             rc = have < 0 ? GBX_AUDIT_FAIL : rc;
         }
-        if (valid)
-            gbx_store_iter_next(it);
     }
     if (e == GBX_OK && it && rc == GBX_AUDIT_OK)
-        e = gbx_store_iter_error(it);
-    gbx_store_iter_destroy(&it);
+        e = gbx_trail_iter_error(it);
+    gbx_trail_iter_destroy(&it);
     return e == GBX_OK ? rc : s_store_fail(t, "the records", e);
 }
 

@@ -62,6 +62,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "bench_audit.h"
 #include "bench_floor.h"
 #include "bench_policy.h"
 #include "config.h"
@@ -445,7 +446,7 @@ static int s_crypto(void)
 
 typedef struct {
     size_t size, count, batch, window;
-    int producers, consumers, runs, keep, queue_only, raw;
+    int producers, consumers, runs, keep, queue_only, raw, count_set;
     double rate;    /* msgs/s over all producers; 0: as fast as possible */
     double timeout; /* seconds per run */
     const char *gbxd;
@@ -1347,6 +1348,7 @@ static void s_usage(FILE *out)
                  "                     [--timeout S] [--gbxd PATH] [--keep] [--queue-only]\n"
                  "       gbx-bench floor [--runs N] [--size N]\n"
                  "       gbx-bench policy [--runs N]\n"
+                 "       gbx-bench audit [--count N] [--runs N]\n"
                  "  crypto   sign, verify, encrypt, decrypt; batch verification cost;\n"
                  "           receipt signing, single and batch (64, 256)\n"
                  "  e2e      a real gbxd in a temporary home; P producer and C consumer\n"
@@ -1354,6 +1356,8 @@ static void s_usage(FILE *out)
                  "  floor    the store's (RocksDB, fsync per group) and the transport's\n"
                  "           (ZeroMQ, plain and CURVE) own CPU per message (default 3 runs)\n"
                  "  policy   ns per policy decision with 10, 100 and 1,000 rules\n"
+                 "  audit    the audit trail: CPU to seal a record; gbx-audit verify of --count\n"
+                 "           records (default 1,000,000; 3 runs)\n"
                  "  --runs N number of timed runs per figure, median reported (default 5;\n"
                  "           e2e: 3)\n"
                  "  --ms MS  length of one run in milliseconds (default 300)\n"
@@ -1416,6 +1420,7 @@ int main(int argc, char **argv)
             break;
         case 'n':
             e.count = strtoul(optarg, NULL, 10);
+            e.count_set = 1;
             break;
         case 'b':
             e.batch = strtoul(optarg, NULL, 10);
@@ -1460,6 +1465,8 @@ int main(int argc, char **argv)
         return s_crypto();
     if (strcmp(argv[optind], "policy") == 0)
         return gbx_bench_policy(e.runs ? e.runs : 5);
+    if (strcmp(argv[optind], "audit") == 0)
+        return gbx_bench_audit(argv[0], e.count_set ? e.count : 1000000, e.runs ? e.runs : 3);
     if (strcmp(argv[optind], "floor") == 0)
         return gbx_bench_floor(e.runs ? e.runs : 3, e.size);
     if (strcmp(argv[optind], "e2e") == 0) {

@@ -2,9 +2,11 @@
 #include "tb_fixture.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
+#include "trail.h"
 
 gbx_pubid_t tb_pub(const char *id)
 {
@@ -51,4 +53,48 @@ gbx_registry_t *tb_registry(void)
     if (!ok)
         gbx_registry_destroy(&reg);
     return reg;
+}
+
+char **tb_audit_records(gbx_store_t *store, size_t *n)
+{
+    *n = 0;
+    gbx_trail_iter_t *it = NULL;
+    if (gbx_trail_iter_new(store, 0, &it) != GBX_OK) {
+        fprintf(stderr, "tb_audit_records: cannot read the trail\n");
+        abort();
+    }
+    char **recs = NULL;
+    size_t cap = 0;
+    const uint8_t *v;
+    size_t len;
+    while (gbx_trail_iter_next(it, &v, &len)) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            recs = realloc(recs, cap * sizeof *recs);
+        }
+        char *r = malloc(len + 1);
+        if (!recs || !r)
+            abort();
+        memcpy(r, v, len);
+        r[len] = '\0';
+        recs[(*n)++] = r;
+    }
+    if (gbx_trail_iter_error(it) != GBX_OK)
+        abort();
+    gbx_trail_iter_destroy(&it);
+    return recs;
+}
+
+void tb_audit_free(char **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(recs[i]);
+    free(recs);
+}
+
+size_t tb_audit_count(gbx_store_t *store)
+{
+    size_t n = 0;
+    tb_audit_free(tb_audit_records(store, &n), n);
+    return n;
 }

@@ -95,6 +95,7 @@
 #include "policy.h"
 #include "registry.h"
 #include "store.h"
+#include "tb_fixture.h"
 #include "tb_gbxd.h"
 
 #ifndef GBXD_PATH
@@ -1056,27 +1057,14 @@ static void test_audit(void **state)
     gbx_store_t *st = NULL;
     assert_rc(gbx_store_open(data, NULL, &st), GBX_OK);
     free(data);
-    gbx_store_iter_t *it = NULL;
-    assert_rc(gbx_store_iter_new(st, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
-    char **recs = NULL;
-    size_t n = 0, cap = 0;
-    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vl = 0;
-        const uint8_t *v = gbx_store_iter_value(it, &vl);
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            recs = realloc(recs, cap * sizeof *recs);
-            assert_non_null(recs);
-        }
-        char *r = malloc(vl + 2);
-        assert_non_null(r);
-        r[0] = '\n'; /* so that every line is "\nkey=value\n" */
-        memcpy(r + 1, v, vl);
-        r[vl + 1] = '\0';
-        recs[n++] = r;
+    size_t n = 0;
+    char **recs = tb_audit_records(st, &n);
+    for (size_t k = 0; k < n; k++) { /* so that every line is "\nkey=value\n" */
+        char *r = NULL;
+        assert_true(asprintf(&r, "\n%s", recs[k]) > 0);
+        free(recs[k]);
+        recs[k] = r;
     }
-    assert_rc(gbx_store_iter_error(it), GBX_OK);
-    gbx_store_iter_destroy(&it);
     gbx_store_destroy(&st);
     print_message("  %zu audit records\n", n);
 

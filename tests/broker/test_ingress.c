@@ -435,7 +435,7 @@ static void s_run_case(const s_case_t *k)
         break;
     }
 
-    size_t audit0 = s_count(fx->store, GBX_KS_AUDIT);
+    size_t audit0 = tb_audit_count(fx->store);
     Gbx__V1__Frame *ans = NULL;
     gbx_ingress_result_t res;
     gbx_err_t rc = s_submit(fx, auth, p0, frame, flen, with_payload ? m.sealed : NULL,
@@ -459,7 +459,7 @@ static void s_run_case(const s_case_t *k)
     assert_int_equal(s_count(fx->store, GBX_KS_MESSAGES), 0);
     assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), 0);
     assert_int_equal(s_count(fx->store, GBX_KS_DEDUPE), 0);
-    assert_int_equal(s_count(fx->store, GBX_KS_AUDIT), audit0 + 1);
+    assert_int_equal(tb_audit_count(fx->store), audit0 + 1);
     gbx_ingress_stats_t st;
     gbx_ingress_stats(fx->ing, &st);
     assert_int_equal(st.rejected, 1);
@@ -536,16 +536,12 @@ static void test_happy_path(void **state)
     assert_int_equal(dm, 0);
     assert_int_equal(db, 0);
     /* audit record: metadata, no payload; the only record so far */
-    assert_int_equal(s_count(fx->store, GBX_KS_AUDIT), 1);
-    gbx_store_iter_t *ait = NULL;
-    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &ait), GBX_OK);
-    assert_true(gbx_store_iter_valid(ait));
-    const uint8_t *av = gbx_store_iter_value(ait, &vlen);
-    v = malloc(vlen);
-    memcpy(v, av, vlen);
-    gbx_store_iter_destroy(&ait);
-    char *text = calloc(1, vlen + 1);
-    memcpy(text, v, vlen);
+    assert_int_equal(tb_audit_count(fx->store), 1);
+    size_t nrec = 0;
+    char **recs = tb_audit_records(fx->store, &nrec);
+    assert_int_equal(nrec, 1);
+    char *text = recs[0];
+    vlen = strlen(text);
     assert_non_null(strstr(text, "event=ACCEPTED\n"));
     assert_non_null(strstr(text, "from=" S_FROM "\n"));
     assert_non_null(strstr(text, "to=" S_TO "\n"));
@@ -553,9 +549,8 @@ static void test_happy_path(void **state)
     assert_non_null(strstr(text, "class=PERSONAL\n"));
     assert_non_null(strstr(text, "rule_id=allow-all\n"));
     assert_true(vlen < 1024); /* far below the payload */
-    free(text);
-    free(v);
-    assert_int_equal(s_count(fx->store, GBX_KS_AUDIT), 1);
+    tb_audit_free(recs, nrec);
+    assert_int_equal(tb_audit_count(fx->store), 1);
     gbx_ingress_stats_t st;
     gbx_ingress_stats(fx->ing, &st);
     assert_int_equal(st.accepted, 1);
@@ -595,7 +590,7 @@ static void test_duplicate(void **state)
     }
     assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), 1);
     assert_int_equal(s_count(fx->store, GBX_KS_MESSAGES), 1);
-    assert_int_equal(s_count(fx->store, GBX_KS_AUDIT), 3); /* accepted + 2 duplicates */
+    assert_int_equal(tb_audit_count(fx->store), 3); /* accepted + 2 duplicates */
     gbx_ingress_stats_t st;
     gbx_ingress_stats(fx->ing, &st);
     assert_int_equal(st.accepted, 1);
@@ -778,7 +773,7 @@ static void s_expect_retry_later(s_fix_t *fx, const s_limit_t *k, const s_msg_t 
     size_t msgs0 = s_count(fx->store, GBX_KS_MESSAGES);
     size_t queues0 = s_count(fx->store, GBX_KS_QUEUES);
     size_t dedupe0 = s_count(fx->store, GBX_KS_DEDUPE);
-    size_t audit0 = s_count(fx->store, GBX_KS_AUDIT);
+    size_t audit0 = tb_audit_count(fx->store);
     uint64_t rej0 = gbx_ingress_rejections(fx->ing, GBX_E_RETRY_LATER);
     Gbx__V1__Frame *ans = NULL;
     gbx_ingress_result_t res;
@@ -798,21 +793,14 @@ static void s_expect_retry_later(s_fix_t *fx, const s_limit_t *k, const s_msg_t 
     assert_int_equal(s_count(fx->store, GBX_KS_MESSAGES), msgs0);
     assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), queues0);
     assert_int_equal(s_count(fx->store, GBX_KS_DEDUPE), dedupe0);
-    assert_int_equal(s_count(fx->store, GBX_KS_AUDIT), audit0 + 1);
+    assert_int_equal(tb_audit_count(fx->store), audit0 + 1);
     assert_int_equal(gbx_ingress_rejections(fx->ing, GBX_E_RETRY_LATER), rej0 + 1);
     /* the audit record: the last key of the keyspace (the newest sequence) */
-    gbx_store_iter_t *it = NULL;
-    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
-    char *text = NULL;
-    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vlen = 0;
-        const uint8_t *v = gbx_store_iter_value(it, &vlen);
-        free(text);
-        text = calloc(1, vlen + 1);
-        assert_non_null(text);
-        memcpy(text, v, vlen);
-    }
-    gbx_store_iter_destroy(&it);
+    size_t nrec = 0;
+    char **recs = tb_audit_records(fx->store, &nrec);
+    assert_true(nrec > 0);
+    char *text = strdup(recs[nrec - 1]);
+    tb_audit_free(recs, nrec);
     assert_non_null(text);
     assert_non_null(strstr(text, "event=REJECTED\n"));
     assert_non_null(strstr(text, "reason=RETRY_LATER\n"));
@@ -957,22 +945,19 @@ static void test_policy_decides(void **state)
     assert_int_equal(s_count(fx->store, GBX_KS_QUEUES), 0);
     assert_int_equal(s_count(fx->store, GBX_KS_MESSAGES), 1);
     s_msg_free(&m);
-    gbx_store_iter_t *it = NULL;
-    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    size_t nrec = 0;
+    char **recs = tb_audit_records(fx->store, &nrec);
     int held_records = 0;
-    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vl = 0;
-        const uint8_t *v = gbx_store_iter_value(it, &vl);
-        char *text = strndup((const char *)v, vl);
+    for (size_t k = 0; k < nrec; k++) {
+        const char *text = recs[k];
         if (strstr(text, "event=HELD\n")) {
             held_records++;
             assert_non_null(strstr(text, "rule_id=hold-me\n"));
             assert_non_null(strstr(text, "decision=HOLD\n"));
             assert_non_null(strstr(text, "why=rule hold-me holds for approval\n"));
         }
-        free(text);
     }
-    gbx_store_iter_destroy(&it);
+    tb_audit_free(recs, nrec);
     assert_int_equal(held_records, 1);
 
     /* one group of three under the cap of 3 a day (one taken by the hold) */

@@ -70,6 +70,7 @@
 
 #include "audit.h"
 #include "queue.h"
+#include "tb_fixture.h"
 #include "store.h"
 
 #define S_DEST  "hk.cr"
@@ -208,22 +209,12 @@ static size_t s_count(s_fix_t *fx, gbx_keyspace_t ks)
 /*  The audit record number I (0 = oldest), NUL-terminated, malloc'ed. */
 static char *s_audit(s_fix_t *fx, size_t i)
 {
-    gbx_store_iter_t *it = NULL;
-    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
-    char *out = NULL;
-    for (size_t k = 0; gbx_store_iter_valid(it); gbx_store_iter_next(it), k++) {
-        if (k != i)
-            continue;
-        size_t vlen = 0;
-        const uint8_t *v = gbx_store_iter_value(it, &vlen);
-        out = malloc(vlen + 1);
-        assert_non_null(out);
-        memcpy(out, v, vlen);
-        out[vlen] = 0;
-        break;
-    }
-    gbx_store_iter_destroy(&it);
-    assert_non_null(out);
+    size_t n = 0;
+    char **recs = tb_audit_records(fx->store, &n);
+    assert_true(i < n);
+    char *out = recs[i];
+    recs[i] = NULL;
+    tb_audit_free(recs, n);
     return out;
 }
 
@@ -259,7 +250,7 @@ static void s_expect_u64(const char *rec, const char *key, uint64_t v)
 /*  The latest audit record is EVENT for S_SEQ at AT, counted N in all. */
 static char *s_expect_audit(s_fix_t *fx, size_t n, const char *event, uint64_t at)
 {
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), n);
+    assert_int_equal(tb_audit_count(fx->store), n);
     char *rec = s_audit(fx, n - 1);
     assert_true(strncmp(rec, "v=1\n", 4) == 0);
     s_expect_line(rec, "event", event);
@@ -504,7 +495,7 @@ static void test_enqueue(void **state)
     s_entry_equal(&want, &got);
     assert_true(s_has_due(fx, S_EXP, S_SEQ));
     assert_true(s_has_message(fx, S_SEQ));
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 0);
+    assert_int_equal(tb_audit_count(fx->store), 0);
     assert_int_equal(s_count(fx, GBX_KS_DLQ), 0);
 }
 
@@ -542,7 +533,7 @@ static void test_mark_ack(void **state)
         gbx_batch_destroy(&b);
     }
     assert_true(s_load(fx, GBX_KS_QUEUES, S_SEQ, &got));
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 2);
+    assert_int_equal(tb_audit_count(fx->store), 2);
 
     /* ack of the first delivery's id: an earlier id still names it */
     uint64_t id = gbx_delivery_id(S_SEQ, 1);
@@ -566,7 +557,7 @@ static void test_mark_ack(void **state)
     assert_rc(gbx_queue_ack(fx->store, b, S_DEST, S_SEQ, id, S_NOW + 30, &e), GBX_E_STATE);
     assert_int_equal(gbx_batch_count(b), 0);
     gbx_batch_destroy(&b);
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 3);
+    assert_int_equal(tb_audit_count(fx->store), 3);
 }
 
 static void test_unmark(void **state)
@@ -725,7 +716,7 @@ static void test_forget(void **state)
     v = s_get(fx, GBX_KS_EXPIRY, other, sizeof other, NULL);
     assert_non_null(v); /* only that key */
     free(v);
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 0);
+    assert_int_equal(tb_audit_count(fx->store), 0);
 }
 
 static void test_mark_max(void **state)
@@ -750,7 +741,7 @@ static void test_mark_max(void **state)
     assert_true(s_load(fx, GBX_KS_QUEUES, S_SEQ, &got));
     assert_int_equal(got.deliveries, GBX_DELIVERIES_MAX);
     assert_int_equal(got.attempts, 6);
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 1);
+    assert_int_equal(tb_audit_count(fx->store), 1);
 
     b = s_batch(fx);
     assert_rc(gbx_queue_ack(fx->store, b, S_DEST, S_SEQ, id, S_NOW + 2, &e), GBX_OK);
@@ -783,7 +774,7 @@ static void test_same_batch(void **state)
     assert_false(s_load(fx, GBX_KS_QUEUES, S_SEQ, &got));
     assert_false(s_has_message(fx, S_SEQ));
     assert_int_equal(s_count(fx, GBX_KS_EXPIRY), 0);
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 2);
+    assert_int_equal(tb_audit_count(fx->store), 2);
     char *rec = s_audit(fx, 0);
     s_expect_line(rec, "event", "DELIVERED");
     free(rec);
@@ -804,7 +795,7 @@ static void test_same_batch(void **state)
     assert_int_equal(gbx_batch_count(b), n);
     assert_rc(gbx_queue_mark(fx->store, b, S_DEST, S_SEQ, S_NOW + 2, &e), GBX_E_STATE);
     s_commit(fx, &b);
-    assert_int_equal(s_count(fx, GBX_KS_AUDIT), 3);
+    assert_int_equal(tb_audit_count(fx->store), 3);
     assert_int_equal(s_count(fx, GBX_KS_QUEUES), 0);
 }
 
