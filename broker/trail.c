@@ -473,8 +473,10 @@ int gbx_trail_iter_next(gbx_trail_iter_t *self, const uint8_t **rec, size_t *len
             *len = end - start;
             return 1;
         }
-        if (self->started)
+        if (self->started) {
             gbx_store_iter_next(self->it);
+            self->skip = 0; /* FROM lay in a gap after the first segment */
+        }
         self->started = 1;
         if (!gbx_store_iter_valid(self->it))
             return 0;

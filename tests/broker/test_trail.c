@@ -8,15 +8,27 @@
     Fixture: a temp dir with an open store and a node identity "demo-1";
     the fixture keeps the leaf and chain of every record the test appended.
 
+    Reading: records through gbx_trail_iter / gbx_trail_get only; the raw
+    audit keyspace (one segment per commit: be64 of its first record's
+    index -> its sealed records concatenated) is read to check that layout
+    and written to tamper with it, in place or as tests/tools/audit_tamper.c
+    does (every segment deleted, each record written back as its own
+    segment under its position).
+
     Cases:
-      numbering          3 records in one batch, then a batch: append, mark,
-                         two appends, rollback (appended count back to 1),
-                         append; a record without a trailing newline; two
-                         more: stored under be64 0..7 exactly as text, "i=",
-                         "chain=" lines (newline added to the one without),
-                         nothing at 8, no rolled-back text anywhere; parse
-                         gives index, text, leaf and chain; head size, chain,
-                         durable; a value without the seal lines does not parse
+      numbering          empty: no record, no segment; 3 records in one batch,
+                         then a batch: append, mark, two appends, rollback
+                         (appended count back to 1), append; a record without
+                         a trailing newline; two more; batches of 4, 1, 5, 2:
+                         20 records, exactly 8 keys be64(0, 3, 5, 6, 8, 12, 13,
+                         18), each the concatenation of its commit's records
+                         sealed (text, "i=", "chain=", newline added to the
+                         one without), nothing rolled back; the iterator from
+                         every m in 0..22 and UINT64_MAX (mid-segment too)
+                         yields exactly m..19; gbx_trail_get(i) each record,
+                         NULL for 20, 21, 1000, UINT64_MAX; parse gives index,
+                         text, leaf and chain; head size, chain, durable; a
+                         value without the seal lines does not parse
       reopen             signer every 4, 10 records: checkpoints at 4 and 8;
                          destroy, reopen: head (size, chain, checkpoint, its
                          time) equal; 3 more records continue numbering and
@@ -40,15 +52,25 @@
                          root = build root, consistency(m, n) passes
                          gbx_merkle_check_consistency and fails for another root
       check_clean        gbx_trail_check over the store: every record and each
-                         checkpoint (5, 10, 15, 20) GBX_OK
-      tamper_edit        one byte of record 7's text changed: BROKEN at 7,
-                         why names record 7
-      tamper_delete      record 7 deleted: BROKEN at 7 ("record 7 expected,
-                         record 8 found")
-      tamper_swap        records 7 and 8 swapped: BROKEN at 7
+                         checkpoint (5, 10, 15, 20) GBX_OK; 4 segments of 5;
+                         rewritten unchanged one per segment: still GBX_OK
+      tamper_edit        one byte of record 7's text changed, in its segment
+                         (gbx_trail_get sees it), then (segment restored,
+                         clean) as audit-tamper: BROKEN at 7, why names record 7
+      tamper_delete      record 7 cut out of its segment, then as audit-tamper:
+                         BROKEN at 7 ("record 7 expected, record 8 found"),
+                         gbx_trail_get(7) NULL
+      tamper_swap        records 7 and 8 swapped, in the segment, then as
+                         audit-tamper: BROKEN at 7
       tamper_forger      record 7's text changed and every chain line from 7
-                         recomputed: records all pass up to 10, the checkpoint
-                         at 10 fails ("checkpoint at 10 records ... root")
+                         recomputed, written back as audit-tamper: records all
+                         pass up to 10, the checkpoint at 10 fails
+                         ("checkpoint at 10 records ... root")
+      tamper_cut         segment 5..9 truncated in record 7 (its text, its i=
+                         line, its chain line, its last newline): BROKEN at 7
+                         "not a sealed record", gbx_trail_get(7) NULL, 6 intact;
+                         in record 5: at 5; at record 7's start: at 7 ("record
+                         10 found"); the last segment in record 17: at 17
       tamper_checkpoint  checkpoint at 10 re-signed by another key: "forged";
                          its root altered (signature kept): BROKEN; its root
                          altered and re-signed with the node key: BROKEN with
@@ -66,11 +88,10 @@
                          queued; up to 400 written unsynced (checkpoint at
                          400): prune 400 GBX_E_ARG until gbx_store_sync, then
                          deleted 200; reopen: head.first 400, prune 400
-                         GBX_E_ARG, records continue and check from the anchor
-                         (FAILS at the time of writing: a batch without
-                         records is not sealed, so the trail's in-memory
-                         first stays 0: head.first 0, and the second prune to
-                         200 gives GBX_E_AUDIT_BROKEN)
+                         GBX_E_ARG, records continue and check from the
+                         anchor; after each prune the audit keyspace holds exactly
+                         the segments from the first record kept on
+                         (gbx_trail_get NULL before it)
       retention_audited  the same with an audit record appended to each prune
                          batch, as gbxd's job does (records shift by one)
       read_only          beside the open writer, a read-only open sees the
@@ -99,6 +120,7 @@
 #define S_NOW   UINT64_C(1790000001000)
 #define S_MAXR  1024u                            /* records a case may append */
 #define S_CHAIN (6u + 2u * GBX_MERKLE_HASH + 1u) /* "chain=<hex>\n" */
+#define S_NREC  20u                              /* records of the numbering case */
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -242,21 +264,32 @@ static uint64_t s_head_checkpoint(s_fix_t *fx)
     return h.checkpoint;
 }
 
-/*  The stored record INDEX of ST (malloc'ed, NULL when absent). */
+/*  Record INDEX of ST by gbx_trail_get (malloc'ed, NULL when absent). */
 static uint8_t *s_get_rec(gbx_store_t *st, uint64_t index, size_t *len)
 {
+    uint8_t *v = NULL;
+    *len = 0;
+    assert_rc(gbx_trail_get(st, index, &v, len), GBX_OK);
+    return v;
+}
+
+/*  The raw segment stored under be64(AT) in ST's audit keyspace
+    (malloc'ed, NULL when absent). */
+static uint8_t *s_get_seg(gbx_store_t *st, uint64_t at, size_t *len)
+{
     uint8_t key[GBX_STORE_SEQ_KEY_BYTES], *v = NULL;
-    gbx_store_seq_key(index, key);
+    gbx_store_seq_key(at, key);
     *len = 0;
     assert_rc(gbx_store_get(st, GBX_KS_AUDIT, key, sizeof key, &v, len), GBX_OK);
     return v;
 }
 
-/*  Writes VAL as record INDEX (NULL: deletes it), behind the trail's back. */
-static void s_put_rec(s_fix_t *fx, uint64_t index, const void *val, size_t len)
+/*  Writes VAL as the segment under be64(AT) (NULL: deletes it), behind the
+    trail's back (a batch without records). */
+static void s_put_seg(s_fix_t *fx, uint64_t at, const void *val, size_t len)
 {
     uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
-    gbx_store_seq_key(index, key);
+    gbx_store_seq_key(at, key);
     gbx_batch_t *b = NULL;
     assert_rc(gbx_batch_new(fx->store, &b), GBX_OK);
     if (val)
@@ -264,6 +297,81 @@ static void s_put_rec(s_fix_t *fx, uint64_t index, const void *val, size_t len)
     else
         assert_rc(gbx_batch_delete(b, GBX_KS_AUDIT, key, sizeof key), GBX_OK);
     assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
+}
+
+/*  The trail's records as a forger loads them (tests/tools/audit_tamper.c):
+    each one's bytes and the position it is written back at. */
+#define S_MAXT 64u
+typedef struct {
+    uint8_t *rec[S_MAXT]; /* NULL: dropped */
+    size_t len[S_MAXT];
+    uint64_t pos[S_MAXT];
+    size_t n;
+} s_recs_t;
+
+static void s_load(gbx_store_t *st, s_recs_t *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    gbx_trail_iter_t *it = NULL;
+    assert_rc(gbx_trail_iter_new(st, 0, &it), GBX_OK);
+    const uint8_t *v = NULL;
+    size_t len = 0;
+    while (gbx_trail_iter_next(it, &v, &len)) {
+        assert_true(rs->n < S_MAXT);
+        gbx_trail_rec_t r;
+        assert_rc(gbx_trail_parse(v, len, &r), GBX_OK);
+        rs->rec[rs->n] = malloc(len);
+        assert_non_null(rs->rec[rs->n]);
+        memcpy(rs->rec[rs->n], v, len);
+        rs->len[rs->n] = len;
+        rs->pos[rs->n] = r.index;
+        rs->n++;
+    }
+    assert_rc(gbx_trail_iter_error(it), GBX_OK);
+    gbx_trail_iter_destroy(&it);
+}
+
+/*  What audit-tamper writes: every segment deleted, the records of RS
+    written back each as its own segment under its position, in one batch
+    without records. Frees RS's records. */
+static void s_rewrite(s_fix_t *fx, s_recs_t *rs)
+{
+    gbx_batch_t *b = NULL;
+    assert_rc(gbx_batch_new(fx->store, &b), GBX_OK);
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t klen = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
+        assert_rc(gbx_batch_delete(b, GBX_KS_AUDIT, k, klen), GBX_OK);
+    }
+    assert_rc(gbx_store_iter_error(it), GBX_OK);
+    gbx_store_iter_destroy(&it);
+    for (size_t k = 0; k < rs->n; k++) {
+        if (!rs->rec[k])
+            continue;
+        uint8_t key[GBX_STORE_SEQ_KEY_BYTES];
+        gbx_store_seq_key(rs->pos[k], key);
+        assert_rc(gbx_batch_put(b, GBX_KS_AUDIT, key, sizeof key, rs->rec[k], rs->len[k]), GBX_OK);
+        free(rs->rec[k]);
+        rs->rec[k] = NULL;
+    }
+    assert_int_equal(gbx_batch_appended(b), 0);
+    assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
+    assert_null(b);
+}
+
+/*  The number of keys in ST's audit keyspace. */
+static unsigned s_count_segs(gbx_store_t *st)
+{
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(st, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    unsigned n = 0;
+    for (; gbx_store_iter_valid(it) && n < 100000; gbx_store_iter_next(it))
+        n++;
+    assert_rc(gbx_store_iter_error(it), GBX_OK);
+    gbx_store_iter_destroy(&it);
+    return n;
 }
 
 /*  Writes checkpoint CP's text form under the documented key. */
@@ -317,7 +425,7 @@ static void s_check_cp(s_fix_t *fx, uint64_t size, gbx_checkpoint_t *cp)
     assert_memory_equal(cp->chain, fx->chain[size - 1], GBX_MERKLE_HASH);
 }
 
-/*  Runs the checker over ST's audit keyspace from its anchor: each record,
+/*  Runs the checker over ST's records (gbx_trail_iter) from its anchor: each record,
     and each stored checkpoint once the records it covers are checked.
     Returns the first failure (*CK where it stopped, WHY its sentence). */
 static gbx_err_t s_verify(gbx_store_t *st, const uint8_t *pk, gbx_trail_check_t *ck, char *why,
@@ -329,19 +437,19 @@ static gbx_err_t s_verify(gbx_store_t *st, const uint8_t *pk, gbx_trail_check_t 
     assert_rc(gbx_trail_anchor(st, &first, chain, &peaks), GBX_OK);
     gbx_trail_check_init(ck, first, chain, &peaks);
     why[0] = '\0';
-    gbx_store_iter_t *it = NULL;
-    assert_rc(gbx_store_iter_new(st, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    gbx_trail_iter_t *it = NULL;
+    assert_rc(gbx_trail_iter_new(st, first, &it), GBX_OK);
     gbx_err_t rc = GBX_OK;
-    for (; rc == GBX_OK && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
-        size_t vlen = 0;
-        const uint8_t *v = gbx_store_iter_value(it, &vlen);
+    const uint8_t *v = NULL;
+    size_t vlen = 0;
+    while (rc == GBX_OK && gbx_trail_iter_next(it, &v, &vlen)) {
         rc = gbx_trail_check_record(ck, v, vlen, why, why_len);
         gbx_checkpoint_t cp;
         if (rc == GBX_OK && gbx_trail_checkpoint(st, ck->next, &cp) == GBX_OK)
             rc = gbx_trail_check_checkpoint(ck, &cp, pk, why, why_len);
     }
-    assert_rc(gbx_store_iter_error(it), GBX_OK);
-    gbx_store_iter_destroy(&it);
+    assert_rc(gbx_trail_iter_error(it), GBX_OK);
+    gbx_trail_iter_destroy(&it);
     return rc;
 }
 
@@ -363,6 +471,70 @@ static size_t s_seal(const char *text, size_t len, uint64_t index, const gbx_has
     return n;
 }
 
+/*  The sealed form of record I as the fixture appended it (s_text). */
+static size_t s_sealed(const s_fix_t *fx, uint64_t i, char *out, size_t cap)
+{
+    static const gbx_hash_t zero = {0};
+    char text[128];
+    int len = s_text(i, text, sizeof text);
+    gbx_hash_t ch;
+    size_t n = s_seal(text, (size_t)len, i, i ? fx->chain[i - 1] : zero, ch, out, cap);
+    assert_memory_equal(ch, fx->chain[i], GBX_MERKLE_HASH);
+    return n;
+}
+
+/*  The segment under be64(AT) (malloc'ed), asserted to be exactly records
+    AT .. AT+N-1 sealed, concatenated; OFF[k] where record AT+k starts in
+    it, OFF[N] its length. */
+static uint8_t *s_seg(s_fix_t *fx, uint64_t at, uint64_t n, size_t *off)
+{
+    size_t vlen = 0;
+    uint8_t *v = s_get_seg(fx->store, at, &vlen);
+    assert_non_null(v);
+    off[0] = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        char want[512];
+        size_t wlen = s_sealed(fx, at + k, want, sizeof want);
+        assert_true(off[k] + wlen <= vlen);
+        assert_memory_equal(v + off[k], want, wlen);
+        off[k + 1] = off[k] + wlen;
+    }
+    assert_int_equal(off[n], vlen);
+    return v;
+}
+
+/*  The audit keyspace holds segments from FIRST on only, each under its
+    first record's index, exactly the fixture's records FIRST .. n-1 sealed
+    and concatenated. Returns the number of segments. */
+static unsigned s_expect_segs(s_fix_t *fx, uint64_t first)
+{
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    uint64_t next = first;
+    unsigned nseg = 0;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it), nseg++) {
+        size_t klen = 0, vlen = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
+        const uint8_t *v = gbx_store_iter_value(it, &vlen);
+        assert_int_equal(klen, GBX_STORE_SEQ_KEY_BYTES);
+        if (gbx_store_seq_from_key(k) != next)
+            fail_msg("segment under %" PRIu64 ", want %" PRIu64, gbx_store_seq_from_key(k), next);
+        assert_true(vlen > 0);
+        for (size_t p = 0; p < vlen; next++) {
+            assert_true(next < fx->n);
+            char want[512];
+            size_t wlen = s_sealed(fx, next, want, sizeof want);
+            assert_true(p + wlen <= vlen);
+            assert_memory_equal(v + p, want, wlen);
+            p += wlen;
+        }
+    }
+    assert_rc(gbx_store_iter_error(it), GBX_OK);
+    gbx_store_iter_destroy(&it);
+    assert_int_equal(next, fx->n);
+    return nseg;
+}
+
 /* ------------------------------------------------------------------ cases */
 
 static void test_numbering(void **state)
@@ -371,8 +543,8 @@ static void test_numbering(void **state)
     static const char *rolled[] = {"v=1\nevent=ROLLED_BACK\nn=1\n",
                                    "v=1\nevent=ROLLED_BACK\nn=2\n"};
     static const char nonl[] = "v=1\nevent=NO_NEWLINE\nn=5";
-    char texts[8][128];
-    size_t lens[8];
+    char texts[S_NREC][128];
+    size_t lens[S_NREC];
 
     /* gbx_trail_chain is BLAKE2b-256(0x02 || prev || leaf) */
     gbx_hash_t a, b2, want, got;
@@ -385,6 +557,17 @@ static void test_numbering(void **state)
     crypto_generichash(want, sizeof want, in, sizeof in, NULL, 0);
     gbx_trail_chain(a, b2, got);
     assert_memory_equal(got, want, GBX_MERKLE_HASH);
+
+    /* an empty trail: no record, no segment */
+    gbx_trail_iter_t *ti0 = NULL;
+    const uint8_t *v0 = NULL;
+    size_t l0 = 0;
+    assert_rc(gbx_trail_iter_new(fx->store, 0, &ti0), GBX_OK);
+    assert_int_equal(gbx_trail_iter_next(ti0, &v0, &l0), 0);
+    assert_rc(gbx_trail_iter_error(ti0), GBX_OK);
+    gbx_trail_iter_destroy(&ti0);
+    assert_null(s_get_rec(fx->store, 0, &l0));
+    assert_int_equal(s_count_segs(fx->store), 0);
 
     gbx_batch_t *b = NULL;
     /* batch A: records 0, 1, 2 */
@@ -427,19 +610,91 @@ static void test_numbering(void **state)
     assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
     assert_int_equal(fx->n, 8);
 
+    /* batches E..H: 4, 1, 5 and 2 records */
+    static const unsigned per[] = {4, 1, 5, 2};
+    for (size_t j = 0; j < sizeof per / sizeof per[0]; j++) {
+        assert_rc(gbx_batch_new(fx->store, &b), GBX_OK);
+        for (unsigned k = 0; k < per[j]; k++) {
+            lens[fx->n] = (size_t)s_text(fx->n, texts[fx->n], sizeof texts[fx->n]);
+            s_append(fx, b);
+        }
+        assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
+    }
+    assert_int_equal(fx->n, S_NREC);
+
+    /* the sealed records: text, i=, chain= */
     static const gbx_hash_t zero = {0};
-    for (uint64_t i = 0; i < 8; i++) {
+    static char sealed[S_NREC][512];
+    size_t slen[S_NREC];
+    for (uint64_t i = 0; i < S_NREC; i++) {
+        gbx_hash_t ch;
+        slen[i] = s_seal(texts[i], lens[i], i, i ? fx->chain[i - 1] : zero, ch, sealed[i],
+                         sizeof sealed[i]);
+        assert_memory_equal(ch, fx->chain[i], GBX_MERKLE_HASH);
+    }
+
+    /* the audit keyspace: one segment per commit, under be64 of its first
+       record's index, its records sealed and concatenated, nothing rolled
+       back */
+    static const uint64_t starts[] = {0, 3, 5, 6, 8, 12, 13, 18, S_NREC};
+    const size_t nseg = sizeof starts / sizeof starts[0] - 1;
+    gbx_store_iter_t *it = NULL;
+    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
+    size_t seg = 0;
+    for (; gbx_store_iter_valid(it) && seg < 100; gbx_store_iter_next(it), seg++) {
+        assert_true(seg < nseg);
+        size_t klen = 0, len = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
+        const uint8_t *v = gbx_store_iter_value(it, &len);
+        uint8_t want_key[GBX_STORE_SEQ_KEY_BYTES];
+        gbx_store_seq_key(starts[seg], want_key);
+        assert_int_equal(klen, GBX_STORE_SEQ_KEY_BYTES);
+        assert_memory_equal(k, want_key, sizeof want_key);
+        size_t p = 0;
+        for (uint64_t i = starts[seg]; i < starts[seg + 1]; i++) {
+            assert_true(p + slen[i] <= len);
+            assert_memory_equal(v + p, sealed[i], slen[i]);
+            p += slen[i];
+        }
+        assert_int_equal(p, len);
+        assert_null(memmem(v, len, "ROLLED", 6));
+    }
+    assert_rc(gbx_store_iter_error(it), GBX_OK);
+    gbx_store_iter_destroy(&it);
+    assert_int_equal(seg, nseg);
+
+    /* the iterator from every position (mid-segment too), and beyond the end */
+    for (uint64_t m = 0; m <= S_NREC + 3; m++) {
+        uint64_t from = m <= S_NREC + 2 ? m : UINT64_MAX;
+        gbx_trail_iter_t *ti = NULL;
+        assert_rc(gbx_trail_iter_new(fx->store, from, &ti), GBX_OK);
+        assert_non_null(ti);
+        uint64_t i = from;
+        const uint8_t *v = NULL;
+        size_t len = 0;
+        while (gbx_trail_iter_next(ti, &v, &len)) {
+            if (i >= S_NREC)
+                fail_msg("iterator from %" PRIu64 ": more than %u records", from, S_NREC);
+            if (len != slen[i] || memcmp(v, sealed[i], len) != 0)
+                fail_msg("iterator from %" PRIu64 ": record %" PRIu64 " differs", from, i);
+            i++;
+        }
+        assert_rc(gbx_trail_iter_error(ti), GBX_OK);
+        gbx_trail_iter_destroy(&ti);
+        assert_null(ti);
+        if (from < S_NREC && i != S_NREC)
+            fail_msg("iterator from %" PRIu64 ": ended at %" PRIu64, from, i);
+        if (from >= S_NREC)
+            assert_int_equal(i, from); /* nothing */
+    }
+
+    /* gbx_trail_get for every record, and none past the end */
+    for (uint64_t i = 0; i < S_NREC; i++) {
         size_t vlen = 0;
         uint8_t *v = s_get_rec(fx->store, i, &vlen);
         assert_non_null(v);
-        /* exactly: text, i=, chain= */
-        char want_rec[512];
-        gbx_hash_t ch;
-        size_t wlen = s_seal(texts[i], lens[i], i, i ? fx->chain[i - 1] : zero, ch, want_rec,
-                             sizeof want_rec);
-        assert_memory_equal(ch, fx->chain[i], GBX_MERKLE_HASH);
-        assert_int_equal(vlen, wlen);
-        assert_memory_equal(v, want_rec, wlen);
+        assert_int_equal(vlen, slen[i]);
+        assert_memory_equal(v, sealed[i], slen[i]);
 
         gbx_trail_rec_t r;
         assert_rc(gbx_trail_parse(v, vlen, &r), GBX_OK);
@@ -455,32 +710,22 @@ static void test_numbering(void **state)
         assert_memory_equal(leaf, r.leaf, GBX_MERKLE_HASH);
         free(v);
     }
-    size_t vlen = 0;
-    assert_null(s_get_rec(fx->store, 8, &vlen));
-
-    /* the audit keyspace holds the 8 records and nothing rolled back */
-    gbx_store_iter_t *it = NULL;
-    assert_rc(gbx_store_iter_new(fx->store, GBX_KS_AUDIT, NULL, 0, &it), GBX_OK);
-    uint64_t n = 0;
-    for (; gbx_store_iter_valid(it) && n < 100; gbx_store_iter_next(it), n++) {
-        size_t klen = 0, len = 0;
-        const uint8_t *k = gbx_store_iter_key(it, &klen);
-        const uint8_t *v = gbx_store_iter_value(it, &len);
-        assert_int_equal(klen, GBX_STORE_SEQ_KEY_BYTES);
-        assert_int_equal(gbx_store_seq_from_key(k), n);
-        assert_null(memmem(v, len, "ROLLED", 6));
+    static const uint64_t past[] = {S_NREC, S_NREC + 1, 1000, UINT64_MAX};
+    for (size_t k = 0; k < sizeof past / sizeof past[0]; k++) {
+        size_t vlen = 7;
+        uint8_t *v = (uint8_t *)"x";
+        assert_rc(gbx_trail_get(fx->store, past[k], &v, &vlen), GBX_OK);
+        assert_null(v);
     }
-    gbx_store_iter_destroy(&it);
-    assert_int_equal(n, 8);
 
     gbx_trail_head_t h;
     s_head(fx, &h);
-    assert_int_equal(h.size, 8);
-    assert_int_equal(gbx_trail_size(gbx_store_trail(fx->store)), 8);
-    assert_int_equal(h.durable, 8);
+    assert_int_equal(h.size, S_NREC);
+    assert_int_equal(gbx_trail_size(gbx_store_trail(fx->store)), S_NREC);
+    assert_int_equal(h.durable, S_NREC);
     assert_int_equal(h.first, 0);
     assert_int_equal(h.checkpoint, 0);
-    assert_memory_equal(h.chain, fx->chain[7], GBX_MERKLE_HASH);
+    assert_memory_equal(h.chain, fx->chain[S_NREC - 1], GBX_MERKLE_HASH);
 
     /* what is not a sealed record */
     gbx_trail_rec_t r;
@@ -805,6 +1050,19 @@ static void test_check_clean(void **state)
     assert_rc(s_verify(fx->store, s_pk(fx), &ck, why, sizeof why), GBX_OK);
     assert_int_equal(ck.records, 20);
     assert_int_equal(ck.checkpoints, 4);
+
+    /* the records rewritten unchanged, one per segment (a forger's layout):
+       still all pass */
+    assert_int_equal(s_expect_segs(fx, 0), 4);
+    s_recs_t rs;
+    s_load(fx->store, &rs);
+    assert_int_equal(rs.n, 20);
+    s_rewrite(fx, &rs);
+    assert_int_equal(s_count_segs(fx->store), 20);
+    assert_int_equal(s_expect_segs(fx, 0), 20);
+    assert_rc(s_verify(fx->store, s_pk(fx), &ck, why, sizeof why), GBX_OK);
+    assert_int_equal(ck.records, 20);
+    assert_int_equal(ck.checkpoints, 4);
 }
 
 /*  Asserts the checker stops with GBX_E_AUDIT_BROKEN before record AT
@@ -822,18 +1080,58 @@ static void s_expect_broken(s_fix_t *fx, uint64_t at, uint64_t cps, const char *
         fail_msg("why \"%s\" does not name \"%s\"", why, n2);
 }
 
+/*  The checker passes the whole trail of s_trail20. */
+static void s_expect_clean(s_fix_t *fx)
+{
+    gbx_trail_check_t ck;
+    char why[256];
+    gbx_err_t rc = s_verify(fx->store, s_pk(fx), &ck, why, sizeof why);
+    if (rc != GBX_OK)
+        fail_msg("the restored trail does not check: %s", why);
+    assert_int_equal(ck.records, 20);
+    assert_int_equal(ck.checkpoints, 4);
+}
+
+/*  Changes "event=TEST" in REC (LEN bytes) to "event=BEST". */
+static void s_edit(uint8_t *rec, size_t len)
+{
+    uint8_t *at = memmem(rec, len, "event=TEST", 10);
+    assert_non_null(at);
+    at[6] = 'B';
+}
+
 static void test_tamper_edit(void **state)
 {
     s_fix_t *fx = *state;
     s_trail20(fx);
+
+    /* in place: record 7 edited inside segment 5 (records 5..9) */
+    size_t off[6];
+    uint8_t *seg = s_seg(fx, 5, 5, off);
+    uint8_t *bad = malloc(off[5]);
+    assert_non_null(bad);
+    memcpy(bad, seg, off[5]);
+    s_edit(bad + off[2], off[3] - off[2]);
+    s_put_seg(fx, 5, bad, off[5]);
+    s_expect_broken(fx, 7, 1, "record 7 ", "chain");
     size_t vlen = 0;
     uint8_t *v = s_get_rec(fx->store, 7, &vlen);
     assert_non_null(v);
-    uint8_t *at = memmem(v, vlen, "event=TEST", 10);
-    assert_non_null(at);
-    at[6] = 'B'; /* event=BEST */
-    s_put_rec(fx, 7, v, vlen);
+    assert_int_equal(vlen, off[3] - off[2]);
+    assert_memory_equal(v, bad + off[2], vlen);
     free(v);
+    free(bad);
+    s_put_seg(fx, 5, seg, off[5]);
+    free(seg);
+    s_expect_clean(fx);
+
+    /* as audit-tamper does: loaded, edited, written back one per segment */
+    s_recs_t rs;
+    s_load(fx->store, &rs);
+    assert_int_equal(rs.n, 20);
+    assert_int_equal(rs.pos[7], 7);
+    s_edit(rs.rec[7], rs.len[7]);
+    s_rewrite(fx, &rs);
     s_expect_broken(fx, 7, 1, "record 7 ", "chain");
 }
 
@@ -841,22 +1139,67 @@ static void test_tamper_delete(void **state)
 {
     s_fix_t *fx = *state;
     s_trail20(fx);
-    s_put_rec(fx, 7, NULL, 0);
+
+    /* in place: record 7 cut out of segment 5 */
+    size_t off[6];
+    uint8_t *seg = s_seg(fx, 5, 5, off);
+    uint8_t *bad = malloc(off[5]);
+    assert_non_null(bad);
+    memcpy(bad, seg, off[2]);
+    memcpy(bad + off[2], seg + off[3], off[5] - off[3]);
+    s_put_seg(fx, 5, bad, off[5] - (off[3] - off[2]));
+    free(bad);
     s_expect_broken(fx, 7, 1, "record 7 expected", "record 8 found");
+    size_t vlen = 0;
+    assert_null(s_get_rec(fx->store, 7, &vlen));
+    s_put_seg(fx, 5, seg, off[5]);
+    free(seg);
+    s_expect_clean(fx);
+
+    /* as audit-tamper does */
+    s_recs_t rs;
+    s_load(fx->store, &rs);
+    assert_int_equal(rs.pos[7], 7);
+    free(rs.rec[7]);
+    rs.rec[7] = NULL;
+    s_rewrite(fx, &rs);
+    assert_int_equal(s_count_segs(fx->store), 19);
+    s_expect_broken(fx, 7, 1, "record 7 expected", "record 8 found");
+    assert_null(s_get_rec(fx->store, 7, &vlen));
+    uint8_t *v = s_get_rec(fx->store, 8, &vlen);
+    assert_non_null(v);
+    free(v);
 }
 
 static void test_tamper_swap(void **state)
 {
     s_fix_t *fx = *state;
     s_trail20(fx);
-    size_t l7 = 0, l8 = 0;
-    uint8_t *v7 = s_get_rec(fx->store, 7, &l7), *v8 = s_get_rec(fx->store, 8, &l8);
-    assert_non_null(v7);
-    assert_non_null(v8);
-    s_put_rec(fx, 7, v8, l8);
-    s_put_rec(fx, 8, v7, l7);
-    free(v7);
-    free(v8);
+
+    /* in place: records 7 and 8 exchanged inside segment 5 */
+    size_t off[6];
+    uint8_t *seg = s_seg(fx, 5, 5, off);
+    uint8_t *bad = malloc(off[5]);
+    assert_non_null(bad);
+    size_t l7 = off[3] - off[2], l8 = off[4] - off[3];
+    memcpy(bad, seg, off[5]);
+    memcpy(bad + off[2], seg + off[3], l8);
+    memcpy(bad + off[2] + l8, seg + off[2], l7);
+    s_put_seg(fx, 5, bad, off[5]);
+    free(bad);
+    s_expect_broken(fx, 7, 1, "record 7 expected", "record 8 found");
+    s_put_seg(fx, 5, seg, off[5]);
+    free(seg);
+    s_expect_clean(fx);
+
+    /* as audit-tamper does: each written back at the other's position */
+    s_recs_t rs;
+    s_load(fx->store, &rs);
+    assert_int_equal(rs.pos[7], 7);
+    assert_int_equal(rs.pos[8], 8);
+    rs.pos[7] = 8;
+    rs.pos[8] = 7;
+    s_rewrite(fx, &rs);
     s_expect_broken(fx, 7, 1, "record 7 expected", "record 8 found");
 }
 
@@ -864,31 +1207,31 @@ static void test_tamper_forger(void **state)
 {
     s_fix_t *fx = *state;
     s_trail20(fx);
-    /* record 7 edited, every chain line from 7 on recomputed */
+    /* record 7 edited, every chain line from 7 on recomputed, written back
+       one per segment */
+    s_recs_t rs;
+    s_load(fx->store, &rs);
+    assert_int_equal(rs.n, 20);
     gbx_hash_t prev;
     memcpy(prev, fx->chain[6], GBX_MERKLE_HASH);
     for (uint64_t i = 7; i < 20; i++) {
-        size_t vlen = 0;
-        uint8_t *v = s_get_rec(fx->store, i, &vlen);
-        assert_non_null(v);
+        assert_int_equal(rs.pos[i], i);
         gbx_trail_rec_t r;
-        assert_rc(gbx_trail_parse(v, vlen, &r), GBX_OK);
+        assert_rc(gbx_trail_parse(rs.rec[i], rs.len[i], &r), GBX_OK);
         char text[256], out[512];
         assert_true(r.text_len < sizeof text);
         memcpy(text, r.text, r.text_len);
-        if (i == 7) {
-            char *at = memmem(text, r.text_len, "event=TEST", 10);
-            assert_non_null(at);
-            at[6] = 'B';
-        }
+        if (i == 7)
+            s_edit((uint8_t *)text, r.text_len);
         gbx_hash_t chain;
         size_t n = s_seal(text, r.text_len, i, prev, chain, out, sizeof out);
+        assert_int_equal(n, rs.len[i]);
         if (i > 7) /* only the chain line differs */
-            assert_memory_equal(out, v, vlen - S_CHAIN);
-        s_put_rec(fx, i, out, n);
+            assert_memory_equal(out, rs.rec[i], n - S_CHAIN);
+        memcpy(rs.rec[i], out, n);
         memcpy(prev, chain, GBX_MERKLE_HASH);
-        free(v);
     }
+    s_rewrite(fx, &rs);
     /* every record follows the chain, the checkpoint at 10 does not agree */
     gbx_trail_check_t ck;
     static const gbx_hash_t zero = {0};
@@ -897,10 +1240,57 @@ static void test_tamper_forger(void **state)
     for (uint64_t i = 0; i < 20; i++) {
         size_t vlen = 0;
         uint8_t *v = s_get_rec(fx->store, i, &vlen);
+        assert_non_null(v);
         assert_rc(gbx_trail_check_record(&ck, v, vlen, why, sizeof why), GBX_OK);
         free(v);
     }
     s_expect_broken(fx, 10, 1, "checkpoint at 10 records", "root");
+}
+
+/*  Segment AT (N records) of s_trail20 put back cut to its first CUT bytes
+    (OFF its record offsets); the checker must stop at record AT_REC having
+    checked CPS checkpoints, naming N1 and N2; then the segment is restored. */
+static void s_cut(s_fix_t *fx, uint64_t at, const uint8_t *seg, const size_t *off, size_t cut,
+                  uint64_t at_rec, uint64_t cps, const char *n1, const char *n2)
+{
+    s_put_seg(fx, at, seg, cut);
+    s_expect_broken(fx, at_rec, cps, n1, n2);
+    size_t vlen = 0;
+    uint8_t *v = s_get_rec(fx->store, at_rec, &vlen);
+    if (v)
+        fail_msg("gbx_trail_get(%" PRIu64 ") of a cut record: %zu bytes", at_rec, vlen);
+    if (at_rec > at) { /* the records before it in the segment are intact */
+        v = s_get_rec(fx->store, at_rec - 1, &vlen);
+        assert_non_null(v);
+        assert_int_equal(vlen, off[at_rec - at] - off[at_rec - 1 - at]);
+        free(v);
+    }
+    s_put_seg(fx, at, seg, off[5]);
+    s_expect_clean(fx);
+}
+
+static void test_tamper_cut(void **state)
+{
+    s_fix_t *fx = *state;
+    s_trail20(fx);
+    size_t off[6];
+    uint8_t *seg = s_seg(fx, 5, 5, off);
+    /* in record 7's text, in its i= line, in its chain line, without its
+       last newline */
+    s_cut(fx, 5, seg, off, off[2] + 10, 7, 1, "record 7 ", "not a sealed record");
+    s_cut(fx, 5, seg, off, off[3] - S_CHAIN - 2, 7, 1, "record 7 ", "not a sealed record");
+    s_cut(fx, 5, seg, off, off[3] - 20, 7, 1, "record 7 ", "not a sealed record");
+    s_cut(fx, 5, seg, off, off[3] - 1, 7, 1, "record 7 ", "not a sealed record");
+    /* in record 5, the segment's first */
+    s_cut(fx, 5, seg, off, 30, 5, 1, "record 5 ", "not a sealed record");
+    /* at a record's end: 7..9 missing */
+    s_cut(fx, 5, seg, off, off[2], 7, 1, "record 7 expected", "record 10 found");
+    free(seg);
+    /* the last segment, in record 17 */
+    seg = s_seg(fx, 15, 5, off);
+    s_cut(fx, 15, seg, off, off[2] + (off[3] - off[2]) / 2, 17, 3, "record 17 ",
+          "not a sealed record");
+    free(seg);
 }
 
 static void test_tamper_checkpoint(void **state)
@@ -1018,6 +1408,8 @@ static void s_retention(s_fix_t *fx, int audited)
     assert_int_equal(fx->n, 350 + (uint64_t)audited);
     s_expect_gone(fx, 0, 200, 1);
     s_expect_gone(fx, 200, fx->n, 0);
+    /* whole segments went: what stays starts with the segment at 200 */
+    assert_int_equal(s_expect_segs(fx, 200), 15 + (unsigned)audited);
     s_expect_anchor(fx, 200);
     s_head(fx, &h);
     assert_int_equal(h.size, fx->n);
@@ -1062,6 +1454,7 @@ static void s_retention(s_fix_t *fx, int audited)
     assert_int_equal(s_prune(fx, target, GBX_OK, audited), target - 200);
     s_expect_gone(fx, 0, target, 1);
     s_expect_gone(fx, target, fx->n, 0);
+    s_expect_segs(fx, target);
     s_expect_anchor(fx, target);
     s_head(fx, &h);
     assert_int_equal(h.first, target);
@@ -1075,6 +1468,7 @@ static void s_retention(s_fix_t *fx, int audited)
     assert_memory_equal(h.chain, fx->chain[fx->n - 1], GBX_MERKLE_HASH);
     s_prune(fx, target, GBX_E_ARG, audited);
     s_add(fx, 10, 3);
+    s_expect_segs(fx, target);
     assert_rc(s_verify(fx->store, s_pk(fx), &ck, why, sizeof why), GBX_OK);
     assert_int_equal(ck.next, fx->n);
     assert_int_equal(ck.records, fx->n - target);
@@ -1266,6 +1660,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tamper_delete, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_swap, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_forger, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_cut, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_checkpoint, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_retention, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_retention_audited, s_setup, s_teardown),
