@@ -52,6 +52,7 @@ static const char s_usage[] =
     "  export [--from N] [--to N] [--format jsonl|csv] [-o FILE]\n"
     "  tail [-n N] [-f [--count N] [--as OPERATOR] [--key FILE]]\n"
     "                        the last N records; -f: then the live feed (an operator's key)\n"
+    "  checkpoints           the stored checkpoints, oldest first\n"
     "  cosign --key PEER.secret [CHECKPOINT | -]\n"
     "                        a peer node countersigns a checkpoint (prints it with cosig=)\n"
     "exit: 0 verifies / done, 1 does not verify / not found, 2 usage or files\n";
@@ -859,6 +860,46 @@ static int s_cmd_check_proof(gbx_audit_tool_t *t, int argc, char **argv)
     return why ? GBX_AUDIT_FAIL : GBX_AUDIT_OK;
 }
 
+/* ------------------------------------------------------------ checkpoints */
+
+/*  Lists the stored checkpoints, oldest first: size, time, countersigners
+    and the text form (--json: one object per line). */
+static int s_cmd_checkpoints(gbx_audit_tool_t *t, int argc, char **argv)
+{
+    if (argc != 1) {
+        fputs(s_usage, stderr);
+        return GBX_AUDIT_USAGE;
+    }
+    int rc = gbx_audit_tool_store(t);
+    if (rc != GBX_AUDIT_OK)
+        return rc;
+    gbx_checkpoint_t cp;
+    uint64_t n = 0;
+    for (uint64_t at = 0; gbx_trail_checkpoint_after(t->store, at, &cp) == GBX_OK; at = cp.size) {
+        char text[GBX_CHECKPOINT_TEXT_MAX];
+        if (gbx_checkpoint_format(&cp, text, sizeof text) != GBX_OK)
+            continue;
+        n++;
+        if (t->json) {
+            json_t *o =
+                json_pack("{s:I, s:I, s:i, s:s}", "size", (json_int_t)cp.size, "at_ms",
+                          (json_int_t)cp.at_ms, "cosignatures", (int)cp.ncosig, "text", text);
+            char *j = json_dumps(o, JSON_COMPACT);
+            printf("%s\n", j ? j : "{}");
+            free(j);
+            json_decref(o);
+        } else {
+            time_t sec = (time_t)(cp.at_ms / 1000);
+            struct tm tm;
+            char when[32];
+            gmtime_r(&sec, &tm);
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            printf("%12" PRIu64 "  %s  %u cosig  %s\n", cp.size, when, cp.ncosig, text);
+        }
+    }
+    return n ? GBX_AUDIT_OK : GBX_AUDIT_FAIL;
+}
+
 /* ----------------------------------------------------------------- cosign */
 
 static int s_cmd_cosign(gbx_audit_tool_t *t, int argc, char **argv)
@@ -1089,7 +1130,7 @@ static const s_cmd_t s_cmds[] = {
     {"query", gbx_audit_cmd_query},     {"prove", s_cmd_prove},
     {"consistency", s_cmd_consistency}, {"check-proof", s_cmd_check_proof},
     {"export", gbx_audit_cmd_export},   {"tail", s_cmd_tail},
-    {"cosign", s_cmd_cosign},
+    {"cosign", s_cmd_cosign},           {"checkpoints", s_cmd_checkpoints},
 };
 
 int main(int argc, char **argv)

@@ -25,9 +25,12 @@
 #   - retention: gbxctl audit prune --upto a checkpoint (op.admin); verify
 #     still passes from the anchor, proofs of kept records still check, and
 #     an AUDIT_PRUNED record names op.admin
-# Usage: audit.sh GBXD GBX-AUDIT GBXCTL GBX-SEND GBX-RECV AUDIT-TAMPER GBX-KEYGEN
+#   - retention by policy: tools/audit-archive.sh --keep-ms 0 exports the
+#     old records, the archive verifies, gbxd pruned them, the trail still
+#     verifies; with nothing old enough it does nothing
+# Usage: audit.sh GBXD GBX-AUDIT GBXCTL GBX-SEND GBX-RECV AUDIT-TAMPER GBX-KEYGEN ARCHIVE-SCRIPT
 set -euo pipefail
-gbxd=$1 audit=$2 ctl=$3 send=$4 recv=$5 tamper=$6 keygen=$7
+gbxd=$1 audit=$2 ctl=$3 send=$4 recv=$5 tamper=$6 keygen=$7 archive=$8
 dir=$(mktemp -d) # short: the control and feed sockets are unix socket paths
 pid=
 tailpid=
@@ -305,5 +308,27 @@ run --data /nonexistent --node-key "$dir/demo-1.pub" check-proof "$dir/proof2.js
 expect 0 "check-proof after a prune"
 run -c "$cfg" show 0
 expect 1 "show of a pruned record"
+
+# retention by policy: tools/audit-archive.sh exports what is older than
+# KEEP, verifies the export, then prunes
+for _ in 1 2; do send_one >/dev/null; done
+sleep 1.5
+ctl --as op.viewer --json audit status
+first=$(py -c 'import json,sys; print(json.load(sys.stdin)["first"])' <<<"$out")
+rc=0
+"$archive" -c "$cfg" --as op.admin --keep-ms 0 --dir "$dir/archive" --bin "$(dirname "$audit")" \
+    >"$dir/out" 2>"$dir/err" || rc=$?
+out=$(cat "$dir/out") err=$(cat "$dir/err")
+expect 0 "audit-archive"
+arch=$(ls "$dir"/archive/demo-1-audit-"$first"-*.jsonl) || fail "no archive: $out $err"
+run -c "$cfg" verify --export "$arch"
+expect 0 "verify of the archive"
+ctl --as op.viewer --json audit status
+py -c 'import json,sys; d=json.load(sys.stdin); sys.exit(not d["first"] > '"$first"')' <<<"$out" ||
+    fail "archive did not prune: $out"
+run -c "$cfg" verify
+expect 0 "verify after the archive"
+"$archive" -c "$cfg" --as op.admin --keep-ms 3600000 --dir "$dir/archive" --bin "$(dirname "$audit")" |
+    grep -q "nothing older" || fail "audit-archive with nothing old enough"
 stop_gbxd
 echo "audit: ok"
