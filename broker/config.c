@@ -183,7 +183,7 @@ static int s_find_setting(const char *name)
     return -1;
 }
 
-/*  One scalar section (node, listen, limits): every key must be a setting. */
+/*  One scalar section (node, listen, limits, audit): every key must be a setting. */
 static gbx_err_t s_section(s_ctx_t *ctx, const char *section, struct fy_node *map)
 {
     if (fy_node_get_type(map) != FYNT_MAPPING)

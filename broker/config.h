@@ -1,11 +1,12 @@
 /*  gbx_config: gbxd's one YAML configuration file (issue 3, deliverable 1).
 
-    The file has four sections:
+    The file has five sections:
 
-      node:     id, jurisdiction, data_dir, keys      (this broker)
-      listen:   adapter, peer, control, metrics        (where it listens)
+      node:     id, jurisdiction, data_dir, keys, policy (this broker)
+      listen:   adapter, peer, control, audit_feed, metrics (where it listens)
       limits:   max_payload_bytes, ack_timeout_ms, ... (see GBX_SETTINGS)
-      registry: nodes, agencies, services              (see gbx_registry)
+      audit:    checkpoint_records, checkpoint_interval_ms (the audit trail)
+      registry: nodes, agencies, services, operators  (see gbx_registry)
 
     Every scalar setting is a row of GBX_SETTINGS below: that one table
     drives parsing, defaults, validation, gbx_config_show and docs/config.md

@@ -7,7 +7,9 @@
     Without -c the config is DIR/gbxd.yaml, DIR being --home, else $GBX_HOME,
     else ./.gbx; a missing file is created with gbx_config_write_default (a
     single-node demo with generated keys and the sample policy). SIGHUP
-    reloads node.policy. Exit codes: 0 after SIGTERM or
+    reloads node.policy. At start the audit trail records the start and any
+    key changed since the last one (broker/keylog.h); at a clean stop the
+    writer signs a last checkpoint. Exit codes: 0 after SIGTERM or
     SIGINT, 1 on a run-time failure, 2 on a bad command line, config, key
     file, store or endpoint at start-up.
 
@@ -29,8 +31,9 @@
     Logs: one line each on stderr with a stable id, metadata only (never a
     payload byte):
       GBX-CONFIG-CREATED path=...
-      GBX-START node=... adapter=... config=... data=... verify_threads=...
-                policy=... policy_version=... policy_hash=... policy_rules=...
+      GBX-START node=... adapter=... control=... audit_feed=... config=...
+                data=... verify_threads=... policy=... policy_version=...
+                policy_hash=... policy_rules=... audit_records=... key_changes=...
       GBX-POLICY-READ / -LOADED / -REJECTED / -FAILED  (SIGHUP: a reload;
                                                REJECTED keeps the policy in force)
       GBX-REJECT reason=... from=...          (every refused submission)
@@ -38,6 +41,7 @@
       GBX-SESSION-OPENED / -CLOSED, GBX-ACK-TIMEOUT, GBX-EXPIRED,
       GBX-DEAD-LETTERED                        (broker/dispatch.h)
       GBX-DROP reason=... from=...            (a reply could not be sent)
+      GBX-AUDIT-PRUNE / -COSIGN by=... rc=...  (an operator's audit trail change)
       GBX-STATS ...                           (at exit: where the time went)
       GBX-FATAL store=broken ...               (an fsync failed: gbxd stops, exit 1)
       GBX-STOP signal=... */

@@ -191,6 +191,22 @@ static int s_write_out(const char *path, const char *text)
     return ok ? GBX_AUDIT_OK : GBX_AUDIT_USAGE;
 }
 
+/*  Writes O (stolen) as indented JSON and a newline to PATH (s_write_out). */
+static int s_write_json(const char *path, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_INDENT(1)) : NULL;
+    json_decref(o);
+    char *withnl = NULL;
+    if (!s || asprintf(&withnl, "%s\n", s) < 0) {
+        free(s);
+        return GBX_AUDIT_USAGE;
+    }
+    int rc = s_write_out(path, withnl);
+    free(withnl);
+    free(s);
+    return rc;
+}
+
 static json_t *s_hexj(const uint8_t *bin, size_t len)
 {
     char hex[2 * 64 + 1];
@@ -691,19 +707,7 @@ static int s_cmd_prove(gbx_audit_tool_t *t, int argc, char **argv)
                   1, "node", t->node, "index", (json_int_t)index, "record", (const char *)val, vlen,
                   "path", p, "checkpoint", cptext);
     free(val);
-    char *s = json_dumps(o, JSON_INDENT(1));
-    json_decref(o);
-    if (!s)
-        return GBX_AUDIT_USAGE;
-    char *withnl = NULL;
-    if (asprintf(&withnl, "%s\n", s) < 0) {
-        free(s);
-        return GBX_AUDIT_USAGE;
-    }
-    rc = s_write_out(out, withnl);
-    free(withnl);
-    free(s);
-    return rc;
+    return s_write_json(out, o);
 }
 
 static int s_cmd_consistency(gbx_audit_tool_t *t, int argc, char **argv)
@@ -756,17 +760,7 @@ static int s_cmd_consistency(gbx_audit_tool_t *t, int argc, char **argv)
         json_array_append_new(p, s_hexj(proof[i], GBX_MERKLE_HASH));
     json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o}", "type", "gbx-audit-consistency-proof",
                           "v", 1, "node", t->node, "old", a, "new", b, "proof", p);
-    char *s = json_dumps(o, JSON_INDENT(1));
-    json_decref(o);
-    char *withnl = NULL;
-    if (!s || asprintf(&withnl, "%s\n", s) < 0) {
-        free(s);
-        return GBX_AUDIT_USAGE;
-    }
-    rc = s_write_out(out, withnl);
-    free(withnl);
-    free(s);
-    return rc;
+    return s_write_json(out, o);
 }
 
 /*  Parses checkpoint text field KEY of O and checks its signature. */
