@@ -95,6 +95,7 @@ void tb_audit_free(char **recs, size_t n)
 size_t tb_audit_count(gbx_store_t *store)
 {
     size_t n = 0;
-    tb_audit_free(tb_audit_records(store, &n), n);
+    char **recs = tb_audit_records(store, &n);
+    tb_audit_free(recs, n);
     return n;
 }
