@@ -8,9 +8,10 @@
                                   are one prefix and sort by sequence
       GBX_KS_DEDUPE   "dedupe"    key = from agency, 0x00, message id (gbx_ingress_dedupe_key),
                                   value = the signed receipt given for it
-      GBX_KS_AUDIT    "audit"     the audit trail's records: key = be64 record index
-                                  (0, 1, ... in commit order), value = the sealed
-                                  record (broker/trail.h)
+      GBX_KS_AUDIT    "audit"     the audit trail's records, one segment per commit:
+                                  key = be64 index of its first record (0, 1, ... in
+                                  commit order), value = its sealed records
+                                  (broker/trail.h)
       GBX_KS_DLQ      "dlq"       dead-lettered messages' queue entries, keyed like
                                   "queues" (their messages stay in "messages")
       GBX_KS_EXPIRY   "expiry"    time index: be64 due time (ms), be64 sequence, one

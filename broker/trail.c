@@ -100,7 +100,8 @@ static int s_get_peaks(const uint8_t *p, size_t len, gbx_merkle_peaks_t *pk, gbx
     pk->size = s_get64(p);
     memcpy(chain, p + 8, GBX_MERKLE_HASH);
     pk->npeaks = p[8 + GBX_MERKLE_HASH];
-    if (pk->npeaks != (unsigned)__builtin_popcountll(pk->size) ||
+    if (pk->size == UINT64_MAX || pk->npeaks >= GBX_MERKLE_MAX_DEPTH ||
+        pk->npeaks != (unsigned)__builtin_popcountll(pk->size) ||
         len != 9 + GBX_MERKLE_HASH + pk->npeaks * sizeof pk->peak[0])
         return 0;
     memcpy(pk->peak, p + 9 + GBX_MERKLE_HASH, pk->npeaks * sizeof pk->peak[0]);
@@ -377,6 +378,8 @@ gbx_err_t gbx_trail_parse(const uint8_t *rec, size_t len, gbx_trail_rec_t *out)
         GBX_OK)
         return GBX_E_MALFORMED;
     size_t sealed = len - chain_line; /* the leaf covers [0, sealed) */
+    if (t[sealed - 1] != '\n')
+        return GBX_E_MALFORMED;
     /* the i= line ends at sealed - 1 and starts after the previous newline */
     size_t start = sealed - 1;
     while (start > 0 && t[start - 1] != '\n')
@@ -540,9 +543,12 @@ gbx_err_t gbx_trail_anchor(gbx_store_t *store, uint64_t *first, gbx_hash_t chain
     return rc;
 }
 
-static gbx_err_t s_read_cp(const uint8_t *v, size_t vlen, gbx_checkpoint_t *out)
+/*  A stored checkpoint's text, which must name the SIZE of its key. */
+static gbx_err_t s_read_cp(const uint8_t *v, size_t vlen, uint64_t size, gbx_checkpoint_t *out)
 {
-    return gbx_checkpoint_parse((const char *)v, vlen, out) == GBX_OK ? GBX_OK : GBX_E_AUDIT_BROKEN;
+    return gbx_checkpoint_parse((const char *)v, vlen, out) == GBX_OK && out->size == size
+               ? GBX_OK
+               : GBX_E_AUDIT_BROKEN;
 }
 
 gbx_err_t gbx_trail_checkpoint(gbx_store_t *store, uint64_t size, gbx_checkpoint_t *out)
@@ -553,7 +559,7 @@ gbx_err_t gbx_trail_checkpoint(gbx_store_t *store, uint64_t size, gbx_checkpoint
     size_t vlen = 0;
     gbx_err_t rc = gbx_store_get(store, GBX_KS_TRAIL, key, s_cp_key(size, key), &v, &vlen);
     if (rc == GBX_OK)
-        rc = v ? s_read_cp(v, vlen, out) : GBX_E_STATE;
+        rc = v ? s_read_cp(v, vlen, size, out) : GBX_E_STATE;
     free(v);
     return rc;
 }
@@ -569,9 +575,11 @@ gbx_err_t gbx_trail_checkpoint_after(gbx_store_t *store, uint64_t index, gbx_che
     if (rc != GBX_OK)
         return rc;
     if (gbx_store_iter_valid(it)) {
-        size_t vlen = 0;
+        size_t vlen = 0, klen = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
         const uint8_t *v = gbx_store_iter_value(it, &vlen);
-        rc = s_read_cp(v, vlen, out);
+        rc =
+            klen == 9 ? s_read_cp(v, vlen, gbx_store_seq_from_key(k + 1), out) : GBX_E_AUDIT_BROKEN;
     } else {
         rc = gbx_store_iter_error(it);
         if (rc == GBX_OK)
@@ -585,8 +593,14 @@ gbx_err_t gbx_trail_put_cosigs(gbx_store_t *store, gbx_batch_t *batch, const gbx
 {
     if (!store || !batch || !cp)
         return GBX_E_ARG;
+    /* through the batch: another COSIGN of the same group may have added some */
     gbx_checkpoint_t have;
-    gbx_err_t rc = gbx_trail_checkpoint(store, cp->size, &have);
+    uint8_t ckey[9], *cv = NULL;
+    size_t cvlen = 0;
+    gbx_err_t rc = gbx_batch_get(batch, GBX_KS_TRAIL, ckey, s_cp_key(cp->size, ckey), &cv, &cvlen);
+    if (rc == GBX_OK)
+        rc = cv ? s_read_cp(cv, cvlen, cp->size, &have) : GBX_E_STATE;
+    free(cv);
     if (rc != GBX_OK)
         return rc;
     if (strcmp(have.node, cp->node) != 0 || have.at_ms != cp->at_ms ||
@@ -772,10 +786,17 @@ gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, 
     if (!self || !batch || !deleted)
         return GBX_E_ARG;
     *deleted = 0;
-    pthread_mutex_lock(&self->mx);
-    uint64_t first = self->cur.first;
-    pthread_mutex_unlock(&self->mx);
-    gbx_err_t rc;
+    /* the first record kept as this batch leaves it (another prune of the
+       same group may have moved it) */
+    uint64_t first = 0;
+    uint8_t akey = S_KEY_ANCHOR, *av = NULL;
+    size_t avlen = 0;
+    gbx_err_t rc = gbx_batch_get(batch, GBX_KS_TRAIL, &akey, 1, &av, &avlen);
+    if (rc == GBX_OK && av && avlen >= 8)
+        first = s_get64(av);
+    free(av);
+    if (rc != GBX_OK)
+        return rc;
     if (upto <= first || upto > atomic_load(&self->durable))
         return GBX_E_ARG;
     gbx_checkpoint_t cp;
@@ -802,7 +823,6 @@ gbx_err_t gbx_trail_prune(gbx_trail_t *self, gbx_batch_t *batch, uint64_t upto, 
     /* whole segments: a checkpoint's size is the end of a commit's */
     rc = s_delete_segments(self->store, batch, first, upto);
     uint8_t anchor[9 + GBX_MERKLE_HASH + sizeof peaks.peak];
-    uint8_t akey = S_KEY_ANCHOR;
     if (rc == GBX_OK)
         rc = gbx_batch_put(batch, GBX_KS_TRAIL, &akey, 1, anchor,
                            s_put_peaks(anchor, &peaks, cp.chain));
@@ -884,7 +904,7 @@ gbx_err_t gbx_trail_check_checkpoint(gbx_trail_check_t *self, const gbx_checkpoi
         snprintf(why, why_len,
                  "checkpoint at %" PRIu64 " records: the records give another root: some of "
                  "records %" PRIu64 "..%" PRIu64 " were rewritten, their chain too",
-                 cp->size, self->vouched, cp->size - 1);
+                 cp->size, self->vouched < cp->size ? self->vouched : 0, cp->size - 1);
         return GBX_E_AUDIT_BROKEN;
     }
     self->checkpoints++;

@@ -296,7 +296,16 @@ static void s_check_cp(const gbx_audit_tool_t *t, s_verdict_t *v, const gbx_chec
     v->covered = cp->size;
     for (unsigned i = 0; i < cp->ncosig; i++) {
         const uint8_t *pk = s_peer_pk(t, cp->cosig[i].node);
-        if (!pk)
+        if (strcmp(cp->cosig[i].node, t->node) == 0)
+            s_fail_at(v, cp->size - 1,
+                      "checkpoint at %" PRIu64 " records: countersigned by the node itself",
+                      cp->size);
+        else if (!pk && t->cfg)
+            s_fail_at(v, cp->size - 1,
+                      "checkpoint at %" PRIu64 " records: countersigned by %s, not a node of "
+                      "the registry",
+                      cp->size, cp->cosig[i].node);
+        else if (!pk)
             v->cosigs_unchecked++;
         else if (gbx_checkpoint_verify_cosig(cp, cp->cosig[i].node, pk) == GBX_OK)
             v->cosigs++;
@@ -325,6 +334,53 @@ static void s_check_old(const gbx_audit_tool_t *t, s_verdict_t *v, const gbx_che
                   "the trail does not extend the earlier checkpoint of %" PRIu64
                   " records: its history was rewritten",
                   old->size);
+}
+
+/*  The size of the first stored checkpoint of more than AT records
+    (into *CP), UINT64_MAX when there is none; a checkpoint that cannot be
+    read or names another size than its key fails the verdict. */
+static uint64_t s_next_cp(gbx_store_t *st, s_verdict_t *v, uint64_t at, gbx_checkpoint_t *cp)
+{
+    gbx_err_t rc = gbx_trail_checkpoint_after(st, at, cp);
+    if (rc == GBX_OK)
+        return cp->size;
+    if (rc != GBX_E_STATE)
+        s_fail_at(v, at,
+                  "a stored checkpoint after record %" PRIu64
+                  " is unreadable or names another size than its key (tampered)",
+                  at);
+    return UINT64_MAX;
+}
+
+/*  1 if records lie below FIRST in ST (the retention anchor was moved
+    over records that are still there). */
+static int s_records_below(gbx_store_t *st, uint64_t first)
+{
+    gbx_store_iter_t *it = NULL;
+    int below = 0;
+    if (gbx_store_iter_new(st, GBX_KS_AUDIT, NULL, 0, &it) == GBX_OK && gbx_store_iter_valid(it)) {
+        size_t klen = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &klen);
+        below = klen != GBX_STORE_SEQ_KEY_BYTES || gbx_store_seq_from_key(k) < first;
+    }
+    gbx_store_iter_destroy(&it);
+    return below;
+}
+
+/*  The upto= of an AUDIT_PRUNED record (REC, LEN), or UINT64_MAX when REC
+    is another event. */
+static uint64_t s_pruned_upto(const uint8_t *rec, size_t len)
+{
+    size_t el = 0, ul = 0;
+    const char *e = gbx_audit_field((const char *)rec, len, "event", &el);
+    const char *u = gbx_audit_field((const char *)rec, len, "upto", &ul);
+    if (!e || el != 12 || memcmp(e, "AUDIT_PRUNED", 12) != 0 || !u || ul == 0 || ul > 20)
+        return UINT64_MAX;
+    char num[24];
+    memcpy(num, u, ul);
+    num[ul] = '\0';
+    uint64_t n;
+    return s_u64(num, &n) ? n : UINT64_MAX;
 }
 
 static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int has_to,
@@ -378,19 +434,31 @@ static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int h
                       first);
         else
             s_check_cp(t, &v, &cp, NULL);
+        if (s_records_below(st, first))
+            s_fail_at(&v, first,
+                      "records below the retention anchor (%" PRIu64 ") are still there: the "
+                      "anchor was moved",
+                      first);
     }
-    if (old && old->size <= from && old->size != first && v.ok)
-        fprintf(stderr,
-                "gbx-audit: --checkpoint: of %" PRIu64 " records, before --from: not "
-                "checked\n",
-                old->size);
+    if (old && old->size < from && v.ok) {
+        /* before the records checked: it must be the stored checkpoint of its size */
+        gbx_checkpoint_t kept;
+        if (gbx_checkpoint_verify(old, t->node_pk) != GBX_OK)
+            s_fail_at(&v, old->size, "--checkpoint: its signature is not node %s's", t->node);
+        else if (gbx_trail_checkpoint(st, old->size, &kept) != GBX_OK ||
+                 sodium_memcmp(kept.root, old->root, GBX_MERKLE_HASH) != 0 ||
+                 sodium_memcmp(kept.chain, old->chain, GBX_MERKLE_HASH) != 0)
+            s_fail_at(&v, old->size - 1,
+                      "the trail no longer holds the earlier checkpoint of %" PRIu64
+                      " records (before record %" PRIu64 "): its history was rewritten",
+                      old->size, from);
+    }
     if (old && old->size == from && from == first)
         s_check_old(t, &v, old);
 
     /* the records in order, each checkpoint where its size is reached */
-    uint64_t next_cp = UINT64_MAX;
-    if (gbx_trail_checkpoint_after(st, from, &cp) == GBX_OK)
-        next_cp = cp.size;
+    uint64_t next_cp = s_next_cp(st, &v, from, &cp);
+    uint64_t last_prune = UINT64_MAX; /* upto= of the newest AUDIT_PRUNED record */
     gbx_trail_iter_t *it = NULL;
     if (gbx_trail_iter_new(st, from, &it) != GBX_OK) {
         fprintf(stderr, "gbx-audit: cannot read the store\n");
@@ -404,12 +472,14 @@ static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int h
             s_fail_at(&v, v.ck.next, "%s", why);
             break;
         }
+        uint64_t up = s_pruned_upto(val, vlen);
+        if (up != UINT64_MAX)
+            last_prune = up;
         if (old && old->size == v.ck.next)
             s_check_old(t, &v, old);
         while (v.ok && next_cp == v.ck.next) {
             s_check_cp(t, &v, &cp, old);
-            next_cp =
-                gbx_trail_checkpoint_after(st, v.ck.next, &cp) == GBX_OK ? cp.size : UINT64_MAX;
+            next_cp = s_next_cp(st, &v, v.ck.next, &cp);
         }
     }
     if (gbx_trail_iter_error(it) != GBX_OK)
@@ -431,6 +501,11 @@ static int s_verify_store(gbx_audit_tool_t *t, uint64_t from, uint64_t to, int h
                   "a checkpoint signs %" PRIu64 " records but the trail holds %" PRIu64
                   " (truncated)",
                   next_cp, v.ck.next);
+    if (v.ok && from == first && first > 0 && !has_to && last_prune != first)
+        s_fail_at(&v, first,
+                  "the trail starts at record %" PRIu64 " but its last AUDIT_PRUNED record says "
+                  "%s: the retention anchor was moved",
+                  first, last_prune == UINT64_MAX ? "nothing was pruned" : "another place");
     if (v.ok && !has_to && sodium_memcmp(v.ck.chain, h.chain, GBX_MERKLE_HASH) != 0)
         s_fail_at(&v, v.ck.next ? v.ck.next - 1 : 0,
                   "the trail's head does not match its last record");
@@ -553,6 +628,13 @@ static int s_verify_export(gbx_audit_tool_t *t, const char *path, const gbx_chec
     if (v.ok && old && old->size > v.ck.next)
         s_fail_at(&v, v.ck.next, "the export ends before the earlier checkpoint's %" PRIu64,
                   old->size);
+    /* an export is for someone who holds nothing else: every record in it
+       must be signed by a checkpoint in it (the anchor's too) */
+    if (v.ok && v.covered < v.ck.next)
+        s_fail_at(&v, v.covered,
+                  "records %" PRIu64 "..%" PRIu64 " of the export are signed by no checkpoint in "
+                  "it",
+                  v.covered, v.ck.next - 1);
     return s_report(t, &v);
 }
 

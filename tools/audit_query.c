@@ -725,6 +725,8 @@ typedef struct {
 } s_export_t;
 
 /*  The JSONL export's first two lines: the range, and the anchor before FROM. */
+static int s_ex_cp(FILE *out, const gbx_checkpoint_t *cp);
+
 static int s_ex_head(gbx_audit_tool_t *t, FILE *out, const s_export_t *x, uint64_t first,
                      const gbx_hash_t achain, const gbx_merkle_peaks_t *apeaks)
 {
@@ -762,7 +764,21 @@ static int s_ex_head(gbx_audit_tool_t *t, FILE *out, const s_export_t *x, uint64
     json_t *a = json_pack("{s:s,s:I,s:s,s:o}", "type", "anchor", "first", (json_int_t)x->from,
                           "chain", hex, "peaks", pk);
     int w1 = s_jline(out, e), w2 = s_jline(out, a);
-    return w1 == 0 && w2 == 0 ? GBX_AUDIT_OK : GBX_AUDIT_USAGE;
+    if (w1 != 0 || w2 != 0)
+        return GBX_AUDIT_USAGE;
+    if (x->csv || x->from == 0)
+        return GBX_AUDIT_OK;
+    /* the checkpoint that vouches for the anchor (a verifier requires it) */
+    gbx_checkpoint_t cp;
+    if (gbx_trail_checkpoint(t->store, x->from, &cp) != GBX_OK) {
+        fprintf(stderr,
+                "gbx-audit export: no checkpoint of %" PRIu64
+                " records vouches for the start: --from must be 0 or a checkpoint's size "
+                "(gbx-audit checkpoints)\n",
+                x->from);
+        return GBX_AUDIT_FAIL;
+    }
+    return s_ex_cp(out, &cp);
 }
 
 /*  One CSV field, quoted when it must be (RFC 4180); bytes outside

@@ -7,6 +7,9 @@
       {"type":"export","v":1,"node":ID,"from":A,"to":B}       first line
       {"type":"anchor","first":A,"chain":HEX,"peaks":[HEX..]} the chain value
             before record A and the tree's peaks over records 0..A-1
+      {"type":"checkpoint","size":A,"text":CP}                when A > 0: the
+            checkpoint that vouches for the anchor (so --from is 0 or a
+            checkpoint's size)
       {"type":"record","i":N,"sealed":TEXT,"fields":{...}}    each record A..B-1:
             TEXT is the sealed record exactly as stored (what the chain and
             the tree hash), fields its key=value lines as an object, for

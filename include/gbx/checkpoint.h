@@ -30,7 +30,7 @@
 #define GBX_CHECKPOINT_MAX_COSIG 4u
 /*  Longest text form, NUL included. */
 #define GBX_CHECKPOINT_TEXT_MAX                                                                    \
-    (400u + GBX_CHECKPOINT_MAX_COSIG * (8u + GBX_ID_MAX + 2u * GBX_CHECKPOINT_SIG_BYTES))
+    (512u + GBX_CHECKPOINT_MAX_COSIG * (8u + GBX_ID_MAX + 2u * GBX_CHECKPOINT_SIG_BYTES))
 
 typedef struct {
     char node[GBX_ID_MAX + 1];
@@ -64,7 +64,8 @@ gbx_err_t gbx_checkpoint_cosign(gbx_checkpoint_t *cp, const char *peer, const ui
 gbx_err_t gbx_checkpoint_verify_cosig(const gbx_checkpoint_t *cp, const char *peer,
                                       const uint8_t peer_pk[GBX_KEY_BYTES]);
 
-/*  The text form into BUF (CAP >= GBX_CHECKPOINT_TEXT_MAX), no newline. */
+/*  The text form into BUF (CAP >= GBX_CHECKPOINT_TEXT_MAX), no newline;
+    GBX_E_ARG if it would not fit. */
 gbx_err_t gbx_checkpoint_format(const gbx_checkpoint_t *cp, char *buf, size_t cap);
 /*  Parses the text form (LEN bytes; a trailing newline is allowed).
     GBX_E_MALFORMED for anything else. Does not check signatures. */

@@ -160,13 +160,13 @@ gbx_err_t gbx_checkpoint_format(const gbx_checkpoint_t *cp, char *buf, size_t ca
                      "gbx-checkpoint v1 node=%s size=%" PRIu64 " at_ms=%" PRIu64
                      " root=%s chain=%s sig=%s",
                      cp->node, cp->size, cp->at_ms, root, chain, sig);
-    for (unsigned i = 0; i < cp->ncosig; i++) {
+    for (unsigned i = 0; n > 0 && (size_t)n < cap && i < cp->ncosig; i++) {
         if (!gbx_id_valid(cp->cosig[i].node))
             return GBX_E_ARG;
         gbx_hex(cp->cosig[i].sig, sizeof cp->cosig[i].sig, sig);
         n += snprintf(buf + n, cap - (size_t)n, " cosig=%s:%s", cp->cosig[i].node, sig);
     }
-    return GBX_OK;
+    return n > 0 && (size_t)n < cap ? GBX_OK : GBX_E_ARG;
 }
 
 /*  The next space-separated word of [*P, END) into *W, *WLEN. */

@@ -102,7 +102,11 @@
                          back with the cosig, which verifies (and not under
                          another key); peer-3 merged in, peer-2 again not
                          duplicated; another root: GBX_E_BAD_SIGNATURE, no
-                         checkpoint of that size: GBX_E_STATE, nothing queued */
+                         checkpoint of that size: GBX_E_STATE, nothing queued
+      two_prunes_one_batch  prune to 200 then to 300 in one batch (two
+                         operators in one writer group): the second starts at
+                         the batch's anchor (100 refused, 300 deletes 100
+                         records), the trail starts at 300 and verifies */
 #include "tu_cmocka.h"
 
 #include <inttypes.h>
@@ -1479,6 +1483,40 @@ static void s_retention(s_fix_t *fx, int audited)
     s_check_proofs(fx, sizes2t, 3, target, &rng);
 }
 
+/*  Two prunes in one batch (two operators' requests in one writer group):
+    the second starts where the first left the batch, and the trail that
+    results verifies from the second's anchor. */
+static void test_two_prunes_one_batch(void **state)
+{
+    s_fix_t *fx = *state;
+    s_signer(fx, 100);
+    s_add(fx, 350, 10);
+    gbx_batch_t *b = NULL;
+    assert_rc(gbx_batch_new(fx->store, &b), GBX_OK);
+    uint64_t d1 = 0, d2 = 0;
+    gbx_trail_t *tr = gbx_store_trail(fx->store);
+    assert_rc(gbx_trail_prune(tr, b, 200, &d1), GBX_OK);
+    assert_int_equal(d1, 200);
+    assert_rc(gbx_trail_prune(tr, b, 100, &d2), GBX_E_ARG); /* behind the batch's anchor */
+    assert_rc(gbx_trail_prune(tr, b, 300, &d2), GBX_OK);
+    assert_int_equal(d2, 100);
+    assert_rc(gbx_store_commit(fx->store, &b), GBX_OK);
+    gbx_trail_head_t h;
+    s_head(fx, &h);
+    assert_int_equal(h.first, 300);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    assert_rc(gbx_trail_get(fx->store, 299, &v, &vlen), GBX_OK);
+    assert_null(v);
+    assert_rc(gbx_trail_get(fx->store, 300, &v, &vlen), GBX_OK);
+    assert_non_null(v);
+    free(v);
+    gbx_trail_check_t ck;
+    char why[256];
+    assert_rc(s_verify(fx->store, s_pk(fx), &ck, why, sizeof why), GBX_OK);
+    assert_int_equal(ck.next, h.size);
+}
+
 static void test_retention(void **state)
 {
     s_retention(*state, 0);
@@ -1666,6 +1704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_audited, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_read_only, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_put_cosigs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_two_prunes_one_batch, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

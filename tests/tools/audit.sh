@@ -350,4 +350,65 @@ expect 0 "verify after the archive"
 "$archive" -c "$cfg" --as op.admin --keep-ms 3600000 --dir "$dir/archive" --bin "$(dirname "$audit")" |
     grep -q "nothing older" || fail "audit-archive with nothing old enough"
 stop_gbxd
+# after prunes: the retention anchor moved forward by a forger, keeping or
+# deleting the records below it; a checkpoint value made unreadable
+mapfile -t cps < <("$audit" --data "$dir/data" --node-key "$dir/demo-1.pub" --json checkpoints |
+    sed -E 's/.*"size":([0-9]+).*/\1/')
+kept=$("$audit" --data "$dir/data" --node-key "$dir/demo-1.pub" --json verify |
+    py -c 'import json,sys; print(json.load(sys.stdin)["from"])')
+later=""
+for c in "${cps[@]}"; do [ "$c" -gt "$kept" ] && { later=$c; break; }; done
+[ -n "$later" ] || fail "no checkpoint beyond the anchor $kept: ${cps[*]}"
+for how in keep drop; do
+    rm -rf "$dir/copy" && cp -a "$dir/data" "$dir/copy"
+    "$tamper" "$dir/copy" move-anchor "$later" "$how" || fail "audit-tamper move-anchor"
+    run --data "$dir/copy" --node-key "$dir/demo-1.pub" verify
+    expect 1 "verify after the anchor moved ($how)"
+    grep -q "anchor was moved" <<<"$out" || fail "anchor moved ($how): $out"
+done
+rm -rf "$dir/copy" && cp -a "$dir/data" "$dir/copy"
+"$tamper" "$dir/copy" junk-cp $((later + 1)) || fail "audit-tamper junk-cp"
+run --data "$dir/copy" --node-key "$dir/demo-1.pub" verify
+expect 1 "verify with an unreadable checkpoint"
+grep -q "unreadable" <<<"$out" || fail "junk checkpoint: $out"
+
+# exports nobody signed: made up from nothing (chained, no checkpoint), and a
+# real one with a countersignature by the node itself
+py - "$dir/forged.jsonl" <<'EOF'
+import hashlib, json, sys
+def h(b): return hashlib.blake2b(b, digest_size=32).digest()
+lines = [{"type": "export", "v": 1, "node": "demo-1", "from": 0, "to": 2},
+         {"type": "anchor", "first": 0, "chain": "00" * 32, "peaks": []}]
+chain = bytes(32)
+for i in range(2):
+    body = "v=1\nevent=ACCEPTED\nat_ms=1\nfrom=hk.kiosk\nto=gd.tax\ni=%d\n" % i
+    chain = h(b"\x02" + chain + h(b"\x00" + body.encode()))
+    lines.append({"type": "record", "i": i, "sealed": body + "chain=" + chain.hex() + "\n"})
+open(sys.argv[1], "w").write("".join(json.dumps(l) + "\n" for l in lines))
+EOF
+run --data /nonexistent --node-key "$dir/demo-1.pub" verify --export "$dir/forged.jsonl"
+expect 1 "verify of an export nobody signed"
+grep -q "signed by no checkpoint" <<<"$out" || fail "forged export: $out"
+lastcp=$(py -c '
+import json, sys
+t = [json.loads(l)["text"] for l in open(sys.argv[1]) if json.loads(l)["type"] == "checkpoint"]
+print(t[-1])' "$dir/trail.jsonl")
+run --data /nonexistent --node-key "$dir/demo-1.pub" cosign --key "$dir/keys/demo-1.secret" "$lastcp"
+expect 0 "cosign with the node's own key (the tool signs; verify must refuse it)"
+selfcp=$out
+py - "$dir/trail.jsonl" "$dir/self.jsonl" "$selfcp" <<'EOF'
+import json, sys
+size = int(sys.argv[3].split(" size=")[1].split(" ")[0])
+out = []
+for l in open(sys.argv[1]):
+    o = json.loads(l)
+    if o["type"] == "checkpoint" and o["size"] == size:
+        o["text"] = sys.argv[3]
+    out.append(json.dumps(o))
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+EOF
+grep -q "cosig=demo-1" "$dir/self.jsonl" || fail "the self-countersigned checkpoint is not in the export"
+run --data /nonexistent --node-key "$dir/demo-1.pub" verify --export "$dir/self.jsonl"
+expect 1 "verify of an export countersigned by the node itself"
+grep -q "countersigned by the node itself" <<<"$out" || fail "self cosign: $out"
 echo "audit: ok"

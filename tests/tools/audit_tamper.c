@@ -16,6 +16,11 @@
                       trail, that only a checkpoint held elsewhere reveals
       forge-cp S      the checkpoint of S records given another root and
                       signed with a fresh key
+      junk-cp S       an unreadable value stored as a checkpoint of S records
+      move-anchor N [drop]
+                      the retention anchor moved to checkpoint N (its honest
+                      chain and peaks), the records below kept, or with
+                      "drop" deleted
     Exit 0 done, 2 usage or store errors. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +216,38 @@ static int s_forge_cp(gbx_batch_t *b, uint64_t size)
     return ok;
 }
 
+/*  The anchor ('a', broker/trail.c's layout: be64 size, chain, npeaks,
+    peaks) moved to N; the records below N dropped when DROP. */
+static int s_move_anchor(gbx_batch_t *b, uint64_t n, int drop)
+{
+    gbx_merkle_peaks_t pk;
+    s_rec_t *last = n ? s_at(n - 1) : NULL;
+    gbx_trail_rec_t r;
+    if (!last || gbx_trail_parse(last->text, last->len, &r) != GBX_OK ||
+        gbx_trail_peaks_at(s_store, n, &pk) != GBX_OK)
+        return 0;
+    uint8_t v[9 + 32 + sizeof pk.peak];
+    uint64_t size = pk.size;
+    for (int j = 7; j >= 0; j--, size >>= 8)
+        v[j] = (uint8_t)size;
+    memcpy(v + 8, r.chain, 32);
+    v[40] = (uint8_t)pk.npeaks;
+    memcpy(v + 41, pk.peak, pk.npeaks * 32u);
+    uint8_t key = 'a';
+    if (gbx_batch_put(b, GBX_KS_TRAIL, &key, 1, v, 41 + pk.npeaks * 32u) != GBX_OK)
+        return 0;
+    if (!drop)
+        return 1;
+    size_t w = 0;
+    for (size_t k = 0; k < s_n; k++)
+        if (s_recs[k].pos >= n)
+            s_recs[w++] = s_recs[k];
+        else
+            free(s_recs[k].text);
+    s_n = w;
+    return s_rewrite(b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4)
@@ -244,6 +281,12 @@ int main(int argc, char **argv)
         ok = s_rechain(b, a);
     } else if (strcmp(act, "forge-cp") == 0) {
         ok = s_forge_cp(b, a);
+    } else if (strcmp(act, "junk-cp") == 0) {
+        uint8_t key[9];
+        s_cp_key(a, key);
+        ok = gbx_batch_put(b, GBX_KS_TRAIL, key, sizeof key, "x", 1) == GBX_OK;
+    } else if (strcmp(act, "move-anchor") == 0) {
+        ok = s_move_anchor(b, a, argc > 4 && strcmp(argv[4], "drop") == 0);
     }
     for (size_t k = 0; k < s_n; k++)
         free(s_recs[k].text);
