@@ -973,3 +973,12 @@ out:
     free(path);
     return rc;
 }
+
+char *gbx_config_default_path(void)
+{
+    const char *home = getenv("GBX_HOME");
+    char *p = NULL;
+    if (asprintf(&p, "%s/gbxd.yaml", home && *home ? home : "./.gbx") < 0)
+        return NULL;
+    return p;
+}

@@ -75,15 +75,6 @@ int gbx_audit_tool_store(gbx_audit_tool_t *t)
     return GBX_AUDIT_OK;
 }
 
-static char *s_default_config(void)
-{
-    const char *home = getenv("GBX_HOME");
-    char *p = NULL;
-    if (asprintf(&p, "%s/gbxd.yaml", home && *home ? home : "./.gbx") < 0)
-        return NULL;
-    return p;
-}
-
 /*  The node's public key from FILE (a .pub). */
 static int s_node_key(gbx_audit_tool_t *t, const char *file)
 {
@@ -1248,7 +1239,7 @@ int main(int argc, char **argv)
         t.data = data;
         rc = s_node_key(&t, node_key);
     } else {
-        cfg_path = cfg_arg ? strdup(cfg_arg) : s_default_config();
+        cfg_path = cfg_arg ? strdup(cfg_arg) : gbx_config_default_path();
         rc = cfg_path ? s_from_config(&t, cfg_path) : GBX_AUDIT_USAGE;
         if (rc == GBX_AUDIT_OK && node_key) /* an explicit key wins over the registry's */
             rc = s_node_key(&t, node_key);

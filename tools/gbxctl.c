@@ -207,15 +207,6 @@ static void s_print(const char *cmd, json_t *data)
     }
 }
 
-static char *s_default_config(void)
-{
-    const char *home = getenv("GBX_HOME");
-    char *p = NULL;
-    if (asprintf(&p, "%s/gbxd.yaml", home && *home ? home : "./.gbx") < 0)
-        return NULL;
-    return p;
-}
-
 int main(int argc, char **argv)
 {
     enum { O_AS = 256, O_KEY, O_JSON, O_TIMEOUT, O_FIELD };
@@ -305,7 +296,8 @@ int main(int argc, char **argv)
                             json_string(argv[optind + words]));
 
     int code = 2;
-    char *cfg_path = cfg_arg ? strdup(cfg_arg) : s_default_config(), *keypath = NULL, err[512];
+    char *cfg_path = cfg_arg ? strdup(cfg_arg) : gbx_config_default_path(), *keypath = NULL,
+         err[512];
     gbx_config_t *cfg = NULL;
     gbx_identity_t *me = NULL;
     void *ctx = NULL, *sock = NULL;
