@@ -214,7 +214,11 @@ grep -q " cosig=peer-2:[0-9a-f]\{128\}$" <<<"$cosigned" || fail "cosign: $cosign
 ctl --as op.viewer audit cosign "$cosigned"
 expect 1 "audit cosign as viewer"
 grep -q NOT_AUTHORIZED <<<"$err" || fail "audit cosign as viewer: $err"
-bad=$(sed -E 's/(cosig=peer-2:)(.)/\1f/; s/(cosig=peer-2:)f(.*)$/\10\2/' <<<"$cosigned")
+bad=$(py -c '
+import sys
+t = sys.argv[1]
+at = t.index("cosig=peer-2:") + len("cosig=peer-2:")
+print(t[:at] + ("1" if t[at] == "0" else "0") + t[at + 1:])' "$cosigned")
 ctl --as op.admin audit cosign "$bad"
 expect 1 "audit cosign with a corrupted countersignature"
 ctl --as op.admin audit cosign "$cosigned"
