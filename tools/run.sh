@@ -54,6 +54,11 @@ echo
 echo "== hk.kiosk receives the answer"
 "$bin/tools/gbx-recv" -c "$cfg" --as hk.kiosk --count 1 --timeout-ms 10000
 echo
+echo "== the audit trail: the refusal, the request and the answer, each event in the same write as"
+echo "   its change, chained and signed; an auditor checks it with gbx-audit (docs/audit.md)"
+"$bin/tools/gbx-audit" -c "$cfg" query --event REJECTED --limit 1 || true
+"$bin/tools/gbx-audit" -c "$cfg" verify || true
+echo
 
 if [ -n "${GBX_RUN_DEMO_ONLY:-}" ]; then
     stop
