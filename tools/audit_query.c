@@ -18,6 +18,8 @@
 #include <jansson.h>
 
 #include "audit_tool.h"
+
+#include "audit.h"
 #include "trail.h"
 
 #define S_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
@@ -60,17 +62,10 @@ static int s_line(const char *text, size_t len, size_t *at, s_kv_t *kv)
 /*  The first line KEY=value of R (its key's address in *LINE if LINE); NULL if none. */
 static const char *s_field_at(const s_rec_t *r, const char *key, size_t *vlen, const char **line)
 {
-    size_t at = 0, k = strlen(key);
-    s_kv_t kv;
-    while (s_line(r->text, r->len, &at, &kv)) {
-        if (kv.eq && kv.klen == k && memcmp(kv.key, key, k) == 0) {
-            *vlen = kv.vlen;
-            if (line)
-                *line = kv.key;
-            return kv.val;
-        }
-    }
-    return NULL;
+    const char *v = gbx_audit_field(r->text, r->len, key, vlen);
+    if (v && line)
+        *line = v - strlen(key) - 1;
+    return v;
 }
 
 static const char *s_field(const s_rec_t *r, const char *key, size_t *vlen)
@@ -78,11 +73,10 @@ static const char *s_field(const s_rec_t *r, const char *key, size_t *vlen)
     return s_field_at(r, key, vlen, NULL);
 }
 
-/*  The data class: "class" as the broker writes it, else "data_class". */
+/*  The data class (the broker writes it as "class"). */
 static const char *s_class(const s_rec_t *r, size_t *vlen, const char **line)
 {
-    const char *v = s_field_at(r, "class", vlen, line);
-    return v ? v : s_field_at(r, "data_class", vlen, line);
+    return s_field_at(r, "class", vlen, line);
 }
 
 /*  1 if value V (N bytes) is WANT (case-insensitive if CI). */
