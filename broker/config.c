@@ -157,8 +157,8 @@ static const char *s_parse_value(const gbx_config_t *cfg, gbx_setting_t s, const
             return "not an endpoint (tcp://HOST:PORT or ipc:///absolute/path)";
         break;
     case GBX_SET_HOSTPORT:
-        if (!s_hostport_valid(text, 0))
-            return "not an address (HOST:PORT)";
+        if (strcmp(text, "off") != 0 && !s_hostport_valid(text, 0))
+            return "not an address (HOST:PORT, or off)";
         break;
     case GBX_SET_PATH:
         if (!*text)
@@ -731,6 +731,25 @@ int gbx_setting_reloadable(gbx_setting_t s)
 
 /* ---------------------------------------------------------- show and docs */
 
+void gbx_config_describe(const gbx_config_t *self, gbx_setting_t s, char *value, size_t vlen,
+                         char *source, size_t slen)
+{
+    if (!self || (unsigned)s >= GBX_SETTING_COUNT_) {
+        snprintf(value, vlen, "?");
+        snprintf(source, slen, "?");
+        return;
+    }
+    const s_value_t *v = &self->v[s];
+    if (s_is_numeric(s_settings[s].type))
+        snprintf(value, vlen, "%" PRId64, v->i);
+    else
+        snprintf(value, vlen, "%s", v->s ? v->s : "");
+    if (v->line)
+        snprintf(source, slen, "%s:%d", self->path, v->line);
+    else
+        snprintf(source, slen, "default");
+}
+
 gbx_err_t gbx_config_show(const gbx_config_t *self, FILE *out)
 {
     if (!self || !out)
@@ -929,6 +948,7 @@ gbx_err_t gbx_config_write_default(const char *dir, char **path_out)
             "  policy: policy.yaml  # the sample policy for these agencies (docs/policy.md)\n"
             "listen:\n"
             "  adapter: tcp://127.0.0.1:7400\n"
+            "  metrics: 127.0.0.1:9400  # /metrics, /healthz, /readyz (docs/metrics.md)\n"
             "limits:\n"
             "  max_payload_bytes: 16MiB\n"
             "registry:\n"

@@ -105,7 +105,7 @@ typedef enum {
     X(LISTEN_AUDIT_FEED, "listen.audit_feed", PATH, "audit.sock", 0, 0, 0,                         \
       "unix socket of the live audit feed (gbx-audit tail -f, SIEM subscribers)")                  \
     X(LISTEN_METRICS, "listen.metrics", HOSTPORT, "127.0.0.1:9400", 0, 0, 0,                       \
-      "HTTP address of the metrics endpoint")                                                      \
+      "HTTP address of /metrics, /healthz and /readyz (docs/metrics.md); off: none")               \
     X(LIMITS_MAX_PAYLOAD_BYTES, "limits.max_payload_bytes", BYTES, "16MiB", 1024,                  \
       INT64_C(1073741824), 1, "largest payload accepted (PAYLOAD_TOO_LARGE beyond)")               \
     X(LIMITS_MAX_TTL_MS, "limits.max_ttl_ms", DURATION, "7d", 1000, INT64_C(2592000000), 1,        \
@@ -140,7 +140,10 @@ typedef enum {
       86400000, 0, "... or when a record has waited this long for one, whichever comes first")     \
     X(LIMITS_COMMIT_MAX_DELAY_MS, "limits.commit_max_delay_ms", DURATION, "0ms", 0, 1000, 1,       \
       "extra wait for more writes after the first of a group (0: a group is what queued "          \
-      "meanwhile)")
+      "meanwhile)")                                                                                \
+    X(LIMITS_MIN_FREE_DISK_BYTES, "limits.min_free_disk_bytes", BYTES, "50MiB", 0,                 \
+      INT64_C(1125899906842624), 0,                                                                \
+      "below this free under node.data_dir: new messages get RETRY_LATER and /readyz fails")
 
 typedef enum {
 #define GBX_SETTING_ENUM_(e, name, type, def, min, max, reload, doc) GBX_SETTING_##e,
@@ -176,6 +179,11 @@ gbx_jurisdiction_t gbx_config_jurisdiction(const gbx_config_t *self);
 /*  The path the config was loaded from; borrowed. */
 const char *gbx_config_path(const gbx_config_t *self);
 
+/*  Setting S's effective value as text (numbers in decimal: ms, bytes)
+    into VALUE, and where it came from ("default", or "FILE:LINE") into
+    SOURCE; both cut to their size. */
+void gbx_config_describe(const gbx_config_t *self, gbx_setting_t s, char *value, size_t vlen,
+                         char *source, size_t slen);
 /*  Writes every setting, one per line, in table order:
       "<name> = <value>  # <default | FILE:LINE>"
     followed by a count of nodes, agencies and services. GBX_E_IO if

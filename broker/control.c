@@ -2,6 +2,8 @@
     (control.h). */
 #include "control.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +13,23 @@
 #include <protobuf-c/protobuf-c.h>
 #include <sodium.h>
 
+#include "log.h"
 #include "queue.h"
 #include "trail.h"
 
-#define S_LIST_MAX 1000 /* held messages listed at most (all are counted) */
+#define S_LIST_MAX    1000 /* held messages or dead letters listed at most (all are counted) */
+#define S_QUERIES_MAX 2    /* messages.show scans at once */
+#define S_LIFE_MAX    1000 /* records of one message's life answered at most */
 
 struct gbx_control {
     gbx_control_opts_t o;
     uint64_t started_mono_ms;
+    uint64_t started_wall_ms;
+    /* the query threads (messages.show): how many run, and a stop flag */
+    pthread_mutex_t mx;
+    pthread_cond_t cv;
+    int queries;
+    atomic_int stopping;
 };
 
 typedef struct {
@@ -26,12 +37,40 @@ typedef struct {
     const uint8_t *rid;
     size_t rid_len;
     json_int_t tag;
+    const char *cmd; /* the command's name, for metrics */
     const char *op;
     gbx_role_t role;
     json_t *args;
 } s_req_t;
 
 /* ---------------------------------------------------------------- answers */
+
+/*  The command a job answers. */
+static const char *s_job_cmd(const gbx_job_t *job)
+{
+    switch (job->kind) {
+    case GBX_JOB_POLICY:
+        return "policy.reload";
+    case GBX_JOB_RELEASE:
+        return "holds.approve";
+    case GBX_JOB_REFUSE:
+        return "holds.reject";
+    case GBX_JOB_PRUNE:
+        return "audit.prune";
+    case GBX_JOB_COSIGN:
+        return "audit.cosign";
+    case GBX_JOB_REPLAY:
+        return "dlq.replay";
+    case GBX_JOB_PURGE:
+        return "dlq.purge";
+    case GBX_JOB_DRAIN:
+        return "drain";
+    case GBX_JOB_QUERY:
+        return "messages.show";
+    default:
+        return "unknown";
+    }
+}
 
 static uint64_t s_mono_ms(void)
 {
@@ -48,11 +87,13 @@ static uint64_t s_real_ms(void)
 }
 
 /*  Sends ANSWER (stolen) with TAG to RID. */
-static void s_send(gbx_control_t *self, const uint8_t *rid, size_t rid_len, json_int_t tag,
-                   json_t *answer)
+static void s_send(gbx_control_t *self, const char *cmd, const uint8_t *rid, size_t rid_len,
+                   json_int_t tag, json_t *answer)
 {
     if (!answer)
         return;
+    const char *error = json_string_value(json_object_get(answer, "error"));
+    gbx_metrics_command(self->o.metrics, cmd ? cmd : "unknown", error ? error : "ok");
     json_object_set_new(answer, "tag", json_integer(tag));
     char *text = json_dumps(answer, JSON_COMPACT);
     json_decref(answer);
@@ -63,20 +104,20 @@ static void s_send(gbx_control_t *self, const uint8_t *rid, size_t rid_len, json
 
 static void s_ok(const s_req_t *r, json_t *data)
 {
-    s_send(r->self, r->rid, r->rid_len, r->tag,
+    s_send(r->self, r->cmd, r->rid, r->rid_len, r->tag,
            json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_object()));
 }
 
-static void s_fail_to(gbx_control_t *self, const uint8_t *rid, size_t rid_len, json_int_t tag,
-                      const char *error, const char *detail)
+static void s_fail_to(gbx_control_t *self, const char *cmd, const uint8_t *rid, size_t rid_len,
+                      json_int_t tag, const char *error, const char *detail)
 {
-    s_send(self, rid, rid_len, tag,
+    s_send(self, cmd, rid, rid_len, tag,
            json_pack("{s:b, s:s, s:s}", "ok", 0, "error", error, "detail", detail ? detail : ""));
 }
 
 static void s_fail(const s_req_t *r, const char *error, const char *detail)
 {
-    s_fail_to(r->self, r->rid, r->rid_len, r->tag, error, detail);
+    s_fail_to(r->self, r->cmd, r->rid, r->rid_len, r->tag, error, detail);
 }
 
 static json_t *s_hex(const uint8_t *bin, size_t len)
@@ -105,11 +146,68 @@ static json_t *s_policy_json(const gbx_policy_t *p, const char *path)
 
 static void s_status(const s_req_t *r)
 {
+    gbx_control_t *self = r->self;
+    gbx_metrics_t *m = self->o.metrics;
     const char *path;
-    const gbx_policy_t *p = s_policy(r->self, &path);
-    s_ok(r, json_pack("{s:s, s:I, s:o, s:s, s:s}", "node", r->self->o.node_id, "uptime_ms",
-                      (json_int_t)(s_mono_ms() - r->self->started_mono_ms), "policy",
-                      s_policy_json(p, path), "operator", r->op, "role", gbx_role_name(r->role)));
+    const gbx_policy_t *p = s_policy(self, &path);
+    uint64_t accepted = 0, held = 0, rejected = 0;
+    gbx_metrics_totals(m, &accepted, &held, &rejected);
+    uint64_t qmsgs = 0, qbytes = 0, dlq = 0;
+    for (size_t i = 0; i < gbx_metrics_agency_count(m); i++) {
+        qmsgs += gbx_metrics_agency_get(m, (int)i, GBX_MA_QUEUE_MESSAGES);
+        qbytes += gbx_metrics_agency_get(m, (int)i, GBX_MA_QUEUE_BYTES);
+        dlq += gbx_metrics_agency_get(m, (int)i, GBX_MA_DLQ);
+    }
+    size_t up = 0, down = 0;
+    for (size_t i = 0; i < gbx_registry_node_count(self->o.registry); i++) {
+        const gbx_node_t *n = gbx_registry_node_at(self->o.registry, i);
+        if (strcmp(n->id, self->o.node_id) != 0)
+            gbx_metrics_peer_up(m, n->id) ? up++ : down++;
+    }
+    gbx_dispatch_stats_t ds;
+    gbx_dispatch_stats(self->o.dispatch, &ds);
+    char by[GBX_ID_MAX + 1] = "";
+    uint64_t since = 0;
+    int draining = gbx_metrics_is_draining(m, by, sizeof by, &since);
+    uint64_t pipeline = gbx_metrics_get(m, GBX_MG_PIPELINE);
+    gbx_health_t h;
+    gbx_metrics_health(m, s_mono_ms(), &h);
+    uint64_t now = s_real_ms(), cp = gbx_metrics_get(m, GBX_MG_CHECKPOINT_MS);
+    json_t *drain = json_pack("{s:b}", "on", draining);
+    if (draining)
+        json_object_update_new(drain,
+                               json_pack("{s:s, s:I, s:b}", "by", by, "since_ms", (json_int_t)since,
+                                         "drained", pipeline == 0 && ds.inflight == 0));
+    json_t *totals =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "accepted",
+                  (json_int_t)accepted, "held", (json_int_t)held, "duplicates",
+                  (json_int_t)gbx_metrics_counter(m, GBX_MC_DUPLICATE), "rejected",
+                  (json_int_t)rejected, "delivered", (json_int_t)ds.delivered, "redelivered",
+                  (json_int_t)ds.redelivered, "acked", (json_int_t)ds.acked, "expired",
+                  (json_int_t)ds.expired, "dead_lettered", (json_int_t)ds.dead_lettered, "replayed",
+                  (json_int_t)gbx_metrics_counter(m, GBX_MC_REPLAYED), "purged",
+                  (json_int_t)gbx_metrics_counter(m, GBX_MC_PURGED));
+    json_t *data = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:o, s:b, s:s, s:o, s:{s:I, s:I}, s:o}", "node", self->o.node_id,
+        "jurisdiction", self->o.jurisdiction ? self->o.jurisdiction : "", "version", GBX_VERSION,
+        "uptime_ms", (json_int_t)(s_mono_ms() - self->started_mono_ms), "started_at_ms",
+        (json_int_t)self->started_wall_ms, "policy", s_policy_json(p, path), "ready", h.ready,
+        "not_ready_because", h.why, "draining", drain, "peers", "up", (json_int_t)up, "down",
+        (json_int_t)down, "totals", totals);
+    json_object_update_new(
+        data, json_pack("{s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:o}, s:{s:I, s:I}, s:s, "
+                        "s:s}",
+                        "queues", "messages", (json_int_t)qmsgs, "bytes", (json_int_t)qbytes,
+                        "dead_letters", (json_int_t)dlq, "sessions",
+                        (json_int_t)(ds.sessions_opened - ds.sessions_closed), "inflight",
+                        (json_int_t)ds.inflight, "pipeline", (json_int_t)pipeline, "audit",
+                        "records", (json_int_t)gbx_metrics_get(m, GBX_MG_AUDIT_RECORDS), "unsigned",
+                        (json_int_t)gbx_metrics_get(m, GBX_MG_AUDIT_UNSIGNED), "checkpoint_age_ms",
+                        cp ? json_integer((json_int_t)(now > cp ? now - cp : 0)) : json_null(),
+                        "disk", "free_bytes", (json_int_t)gbx_metrics_get(m, GBX_MG_DISK_FREE),
+                        "min_free_bytes", (json_int_t)gbx_metrics_get(m, GBX_MG_DISK_MIN),
+                        "operator", r->op, "role", gbx_role_name(r->role)));
+    s_ok(r, data);
 }
 
 static void s_policy_show(const s_req_t *r)
@@ -516,25 +614,26 @@ static void s_audit_cosign(const s_req_t *r)
 static void s_audit_done(gbx_control_t *self, const gbx_job_t *job, json_int_t tag)
 {
     if (job->rc == GBX_E_STATE || job->rc == GBX_E_BAD_SIGNATURE) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "NOT_FOUND",
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "NOT_FOUND",
                   "no stored checkpoint of that size and root");
         return;
     }
     if (job->rc == GBX_E_ARG) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "BAD_REQUEST",
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "BAD_REQUEST",
                   "upto: not beyond the first record kept, or not yet durable");
         return;
     }
     if (job->rc != GBX_OK) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->rc));
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL",
+                  gbx_err_name(job->rc));
         return;
     }
     if (job->kind == GBX_JOB_PRUNE)
-        s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+        s_send(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag,
                json_pack("{s:b, s:{s:I, s:I}}", "ok", 1, "data", "deleted", (json_int_t)job->count,
                          "first", (json_int_t)job->seq));
     else
-        s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+        s_send(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag,
                json_pack("{s:b, s:{s:I, s:i}}", "ok", 1, "data", "size", (json_int_t)job->seq,
                          "cosigners", (int)job->checkpoint->ncosig));
 }
@@ -545,42 +644,516 @@ void gbx_control_job_done(gbx_control_t *self, const gbx_job_t *job)
         return;
     json_int_t tag = (json_int_t)job->ctl_tag;
     if (job->commit != GBX_OK) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->commit));
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL",
+                  gbx_err_name(job->commit));
+        return;
+    }
+    if (job->kind == GBX_JOB_QUERY) {
+        json_t *answer =
+            job->reply ? json_loadb((const char *)job->reply, job->reply_len, 0, NULL) : NULL;
+        if (answer)
+            json_object_del(answer, "tag");
+        else
+            answer = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "INTERNAL", "detail",
+                               "out of memory");
+        s_send(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, answer);
         return;
     }
     if (job->kind == GBX_JOB_PRUNE || job->kind == GBX_JOB_COSIGN) {
         s_audit_done(self, job, tag);
         return;
     }
+    if (job->kind == GBX_JOB_DRAIN) {
+        if (job->rc != GBX_OK)
+            s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL",
+                      gbx_err_name(job->rc));
+        else
+            s_send(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag,
+                   json_pack("{s:b, s:{s:b, s:s}}", "ok", 1, "data", "draining", job->seq != 0,
+                             "by", job->by));
+        return;
+    }
+    int dlq = job->kind == GBX_JOB_REPLAY || job->kind == GBX_JOB_PURGE;
     if (job->kind == GBX_JOB_POLICY) {
         const char *path;
         const gbx_policy_t *p = s_policy(self, &path);
         if (job->rc != GBX_OK)
-            s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->rc));
+            s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL",
+                      gbx_err_name(job->rc));
         else
-            s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+            s_send(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag,
                    json_pack("{s:b, s:o}", "ok", 1, "data", s_policy_json(p, path)));
         return;
     }
     if (job->rc == GBX_E_STATE) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "NOT_HELD",
-                  "no longer held: decided or timed out meanwhile");
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag,
+                  dlq ? "NOT_FOUND" : "NOT_HELD",
+                  dlq ? "no longer a dead letter: replayed or purged meanwhile"
+                      : "no longer held: decided or timed out meanwhile");
         return;
     }
     if (job->rc == GBX_E_EXPIRED) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "EXPIRED",
-                  "the message has expired; the node refuses it");
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "EXPIRED",
+                  dlq ? "the message has expired: it can no longer be delivered (purge it)"
+                      : "the message has expired; the node refuses it");
         return;
     }
     if (job->rc != GBX_OK) {
-        s_fail_to(self, job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL", gbx_err_name(job->rc));
+        s_fail_to(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag, "INTERNAL",
+                  gbx_err_name(job->rc));
         return;
     }
-    s_send(self, job->ctl_rid, job->ctl_rid_len, tag,
+    s_send(self, s_job_cmd(job), job->ctl_rid, job->ctl_rid_len, tag,
            json_pack("{s:b, s:{s:o, s:I, s:s, s:s, s:s}}", "ok", 1, "data", "message_id",
                      s_hex(job->entry.message_id, GBX_MSG_ID_BYTES), "seq", (json_int_t)job->seq,
                      "from", job->entry.from, "to", job->dest, "decision",
-                     job->kind == GBX_JOB_RELEASE ? "approved" : "rejected"));
+                     job->kind == GBX_JOB_RELEASE  ? "approved"
+                     : job->kind == GBX_JOB_REFUSE ? "rejected"
+                     : job->kind == GBX_JOB_REPLAY ? "replayed"
+                                                   : "purged"));
+}
+
+/* ------------------------------------------------------- agencies, queues */
+
+static json_t *s_ago(uint64_t ms)
+{
+    return ms == UINT64_MAX ? json_null() : json_integer((json_int_t)ms);
+}
+
+static void s_agencies(const s_req_t *r)
+{
+    const gbx_registry_t *reg = r->self->o.registry;
+    json_t *list = json_array();
+    for (size_t i = 0; i < gbx_registry_agency_count(reg); i++) {
+        const gbx_agency_t *a = gbx_registry_agency_at(reg, i);
+        int local = strcmp(a->node, r->self->o.node_id) == 0;
+        gbx_dispatch_agency_t da;
+        gbx_dispatch_agency(r->self->o.dispatch, a->id, &da);
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "id",
+                      a->id, "jurisdiction", gbx_jurisdiction_name(a->jurisdiction), "city",
+                      a->city, "node", a->node, "local", local, "connected", da.sessions > 0,
+                      "sessions", (json_int_t)da.sessions, "last_seen_ago_ms",
+                      s_ago(da.last_seen_ago_ms), "credit_messages", (json_int_t)da.credit_msgs,
+                      "credit_bytes", (json_int_t)da.credit_bytes, "inflight",
+                      (json_int_t)da.inflight, "inflight_bytes", (json_int_t)da.inflight_bytes,
+                      "notices_waiting", (json_int_t)da.notices));
+    }
+    s_ok(r, json_pack("{s:o}", "agencies", list));
+}
+
+static void s_queues(const s_req_t *r)
+{
+    gbx_metrics_t *m = r->self->o.metrics;
+    uint64_t now = s_real_ms();
+    json_t *list = json_array();
+    for (size_t i = 0; i < gbx_metrics_agency_count(m); i++) {
+        const char *id = gbx_metrics_agency_id(m, i);
+        uint64_t oldest = gbx_metrics_agency_get(m, (int)i, GBX_MA_OLDEST_MS);
+        double in = 0, out = 0;
+        gbx_metrics_agency_rates(m, (int)i, &in, &out);
+        gbx_dispatch_agency_t da;
+        gbx_dispatch_agency(r->self->o.dispatch, id, &da);
+        json_array_append_new(
+            list,
+            json_pack(
+                "{s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:f, s:f, s:I, s:I}", "agency", id, "messages",
+                (json_int_t)gbx_metrics_agency_get(m, (int)i, GBX_MA_QUEUE_MESSAGES), "bytes",
+                (json_int_t)gbx_metrics_agency_get(m, (int)i, GBX_MA_QUEUE_BYTES), "oldest_age_ms",
+                oldest ? json_integer((json_int_t)(now > oldest ? now - oldest : 0)) : json_null(),
+                "inflight", (json_int_t)da.inflight, "dead_letters",
+                (json_int_t)gbx_metrics_agency_get(m, (int)i, GBX_MA_DLQ), "sessions",
+                (json_int_t)da.sessions, "in_per_s", in, "out_per_s", out, "in_total",
+                (json_int_t)gbx_metrics_agency_get(m, (int)i, GBX_MA_IN), "out_total",
+                (json_int_t)gbx_metrics_agency_get(m, (int)i, GBX_MA_OUT)));
+    }
+    s_ok(r, json_pack("{s:o}", "queues", list));
+}
+
+static void s_peers(const s_req_t *r)
+{
+    const gbx_registry_t *reg = r->self->o.registry;
+    json_t *list = json_array();
+    for (size_t i = 0; i < gbx_registry_node_count(reg); i++) {
+        const gbx_node_t *n = gbx_registry_node_at(reg, i);
+        if (strcmp(n->id, r->self->o.node_id) == 0)
+            continue;
+        size_t agencies = 0;
+        for (size_t k = 0; k < gbx_registry_agency_count(reg); k++)
+            agencies += strcmp(gbx_registry_agency_at(reg, k)->node, n->id) == 0;
+        int up = gbx_metrics_peer_up(r->self->o.metrics, n->id);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:b, s:s, s:I}", "node", n->id, "jurisdiction",
+                            gbx_jurisdiction_name(n->jurisdiction), "up", up, "detail",
+                            up ? "linked"
+                               : "no peer link: this gbxd has none yet, so messages to that "
+                                 "node's agencies are refused UNKNOWN_DESTINATION",
+                            "agencies", (json_int_t)agencies));
+    }
+    s_ok(r, json_pack("{s:o}", "peers", list));
+}
+
+/* ------------------------------------------------------------ config.show */
+
+static void s_config_show(const s_req_t *r)
+{
+    const gbx_config_t *cfg = r->self->o.config;
+    if (!cfg) {
+        s_fail(r, "INTERNAL", "no configuration");
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < GBX_SETTING_COUNT_; i++) {
+        char value[1024], source[1024];
+        gbx_config_describe(cfg, (gbx_setting_t)i, value, sizeof value, source, sizeof source);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b}", "name",
+                                              gbx_setting_name((gbx_setting_t)i), "value", value,
+                                              "source", source, "reloadable",
+                                              gbx_setting_reloadable((gbx_setting_t)i)));
+    }
+    const gbx_registry_t *reg = gbx_config_registry(cfg);
+    s_ok(r,
+         json_pack("{s:s, s:o, s:{s:I, s:I, s:I, s:I}}", "file", gbx_config_path(cfg), "settings",
+                   list, "registry", "nodes", (json_int_t)gbx_registry_node_count(reg), "agencies",
+                   (json_int_t)gbx_registry_agency_count(reg), "services",
+                   (json_int_t)gbx_registry_service_count(reg), "operators",
+                   (json_int_t)gbx_registry_operator_count(reg)));
+}
+
+/* ------------------------------------------------------------------ drain */
+
+static void s_drain(const s_req_t *r)
+{
+    json_t *on = json_object_get(r->args, "on");
+    if (on && !json_is_boolean(on)) {
+        s_fail(r, "BAD_REQUEST", "on: true (drain) or false (take messages again)");
+        return;
+    }
+    int want = on ? json_is_true(on) : 1;
+    if (want == gbx_metrics_is_draining(r->self->o.metrics, NULL, 0, NULL)) {
+        s_fail(r, "ALREADY", want ? "the node is already draining" : "the node is not draining");
+        return;
+    }
+    gbx_job_t *job = gbx_job_new(GBX_JOB_DRAIN);
+    if (!job) {
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    job->seq = (uint64_t)want;
+    s_to_writer(r, job);
+}
+
+/* -------------------------------------------------------------------- dlq */
+
+typedef struct {
+    json_t *list;        /* dlq.list: the entries */
+    const uint8_t *want; /* dlq.replay / purge: the message id looked for */
+    char dest[GBX_ID_MAX + 1];
+    uint64_t seq;
+    int found;
+} s_dlq_walk_t;
+
+/*  Walks the dead letters (of AGENCY, or all), at most MAX listed (0: no
+    list); *TOTAL (may be NULL) counts them all. */
+static gbx_err_t s_each_dlq(gbx_control_t *self, const char *agency, s_dlq_walk_t *w, size_t max,
+                            size_t *total)
+{
+    uint8_t prefix[GBX_ID_MAX + 1];
+    size_t plen = 0;
+    if (agency) {
+        plen = strlen(agency);
+        memcpy(prefix, agency, plen);
+        prefix[plen++] = 0;
+    }
+    gbx_store_iter_t *it = NULL;
+    gbx_err_t rc = gbx_store_iter_new(self->o.store, GBX_KS_DLQ, plen ? prefix : NULL, plen, &it);
+    if (rc != GBX_OK)
+        return rc;
+    size_t n = 0;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it), n++) {
+        if (!w->want && n >= max)
+            continue; /* counted only */
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        const uint8_t *zero = memchr(k, 0, kl);
+        gbx_qentry_t e;
+        if (!zero || (size_t)(k + kl - zero) != 1 + GBX_STORE_SEQ_KEY_BYTES ||
+            (size_t)(zero - k) > GBX_ID_MAX || gbx_qentry_decode(v, vl, &e) != GBX_OK)
+            continue;
+        char dest[GBX_ID_MAX + 1];
+        memcpy(dest, k, (size_t)(zero - k));
+        dest[zero - k] = 0;
+        uint64_t seq = gbx_store_seq_from_key(zero + 1);
+        if (w->want) {
+            if (memcmp(w->want, e.message_id, GBX_MSG_ID_BYTES) == 0) {
+                snprintf(w->dest, sizeof w->dest, "%s", dest);
+                w->seq = seq;
+                w->found = 1;
+                break;
+            }
+            continue;
+        }
+        json_array_append_new(
+            w->list,
+            json_pack("{s:o, s:I, s:s, s:s, s:I, s:I, s:I, s:o, s:I}", "message_id",
+                      s_hex(e.message_id, GBX_MSG_ID_BYTES), "seq", (json_int_t)seq, "from", e.from,
+                      "to", dest, "attempts", (json_int_t)e.attempts, "deliveries",
+                      (json_int_t)e.deliveries, "payload_bytes", (json_int_t)e.payload,
+                      "accepted_at_ms",
+                      e.accepted_ms ? json_integer((json_int_t)e.accepted_ms) : json_null(),
+                      "expires_at_ms", (json_int_t)e.expires_at_ms));
+    }
+    if (total)
+        *total = n;
+    rc = gbx_store_iter_error(it);
+    gbx_store_iter_destroy(&it);
+    return rc;
+}
+
+/*  The agency argument, if any: NULL, or an agency this node serves. */
+static int s_agency_arg(const s_req_t *r, const char **out)
+{
+    *out = s_str_arg(r->args, "agency");
+    if (!*out)
+        return json_object_get(r->args, "agency") ? -1 : 0;
+    const gbx_agency_t *a = gbx_registry_agency(r->self->o.registry, *out);
+    return a && strcmp(a->node, r->self->o.node_id) == 0 ? 0 : -1;
+}
+
+static void s_dlq_list(const s_req_t *r)
+{
+    const char *agency = NULL;
+    if (s_agency_arg(r, &agency) != 0) {
+        s_fail(r, "BAD_REQUEST", "agency: an agency this node serves");
+        return;
+    }
+    json_t *lim = json_object_get(r->args, "limit");
+    json_int_t limit = lim ? json_integer_value(lim) : 100;
+    if ((lim && !json_is_integer(lim)) || limit < 1 || limit > S_LIST_MAX) {
+        s_fail(r, "BAD_REQUEST", "limit: 1 to 1000");
+        return;
+    }
+    s_dlq_walk_t w = {.list = json_array()};
+    size_t total = 0;
+    gbx_err_t rc = s_each_dlq(r->self, agency, &w, (size_t)limit, &total);
+    if (rc != GBX_OK) {
+        json_decref(w.list);
+        s_fail(r, "INTERNAL", gbx_err_name(rc));
+        return;
+    }
+    s_ok(r, json_pack("{s:o, s:I, s:b}", "dead_letters", w.list, "total", (json_int_t)total,
+                      "truncated", total > (size_t)limit));
+}
+
+/*  dlq.replay and dlq.purge of one message: found, then a job through the
+    dispatcher (a replayed message joins its queue's window). */
+static void s_dlq_act(const s_req_t *r, gbx_job_kind_t kind)
+{
+    const char *id = s_str_arg(r->args, "id");
+    uint8_t bin[GBX_MSG_ID_BYTES];
+    size_t bin_len = 0;
+    if (!id || sodium_hex2bin(bin, sizeof bin, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
+        bin_len != GBX_MSG_ID_BYTES) {
+        s_fail(r, "BAD_REQUEST", "id: the dead letter's message id, 32 hex digits");
+        return;
+    }
+    s_dlq_walk_t w = {.want = bin};
+    gbx_err_t rc = s_each_dlq(r->self, NULL, &w, 0, NULL);
+    if (rc != GBX_OK) {
+        s_fail(r, "INTERNAL", gbx_err_name(rc));
+        return;
+    }
+    if (!w.found) {
+        s_fail(r, "NOT_FOUND", "no dead letter with that id");
+        return;
+    }
+    gbx_job_t *job = gbx_job_new(kind);
+    if (!job || r->rid_len > sizeof job->ctl_rid) {
+        gbx_job_free(job);
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    snprintf(job->dest, sizeof job->dest, "%s", w.dest);
+    job->seq = w.seq;
+    snprintf(job->by, sizeof job->by, "%s", r->op);
+    memcpy(job->ctl_rid, r->rid, r->rid_len);
+    job->ctl_rid_len = r->rid_len;
+    job->ctl_tag = (uint64_t)r->tag;
+    gbx_dispatch_give(r->self->o.dispatch, job); /* answered in gbx_control_job_done */
+}
+
+static void s_dlq_replay(const s_req_t *r)
+{
+    s_dlq_act(r, GBX_JOB_REPLAY);
+}
+
+static void s_dlq_purge(const s_req_t *r)
+{
+    s_dlq_act(r, GBX_JOB_PURGE);
+}
+
+/* ---------------------------------------------------------- messages.show */
+
+typedef struct {
+    gbx_control_t *self;
+    gbx_job_t *job; /* QUERY: ctl_rid, ctl_tag; reply filled here */
+    char hex[2 * GBX_MSG_ID_BYTES + 1];
+} s_query_t;
+
+/*  A record's key=value lines as a JSON object (values as text). */
+static json_t *s_record_json(const uint8_t *rec, size_t len)
+{
+    json_t *o = json_object();
+    const char *p = (const char *)rec, *end = p + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *eq = memchr(p, '=', (size_t)(le - p));
+        if (eq && eq > p) {
+            char key[64];
+            size_t kl = (size_t)(eq - p) < sizeof key - 1 ? (size_t)(eq - p) : sizeof key - 1;
+            memcpy(key, p, kl);
+            key[kl] = 0;
+            json_object_set_new(o, key, json_stringn(eq + 1, (size_t)(le - eq - 1)));
+        }
+        p = le + 1;
+    }
+    return o;
+}
+
+/*  What became of it, from its last event. */
+static const char *s_life_state(const char *event)
+{
+    static const struct {
+        const char *event, *state;
+    } map[] = {{"ACCEPTED", "queued"},
+               {"HELD", "held for an approver"},
+               {"HOLD_APPROVED", "queued"},
+               {"DELIVERED", "delivered, not yet acknowledged"},
+               {"UNSENT", "queued"},
+               {"ACKED", "done: acknowledged by its serving agency"},
+               {"EXPIRED", "expired"},
+               {"DEAD_LETTERED", "dead-lettered"},
+               {"REPLAYED", "queued (replayed)"},
+               {"PURGED", "purged from the dead-letter queue"},
+               {"HOLD_REJECTED", "refused by an approver"},
+               {"HOLD_TIMEOUT", "refused: nobody decided in time"},
+               {"REJECTED", "refused at admission"},
+               {"DUPLICATE", "a resubmission, answered with its receipt"}};
+    for (size_t i = 0; event && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].event, event) == 0)
+            return map[i].state;
+    return "unknown";
+}
+
+/*  The query thread: reads the trail from its first kept record, keeps
+    the records that name the message, and posts the answer. */
+static void *s_query_run(void *arg)
+{
+    s_query_t *q = arg;
+    gbx_control_t *self = q->self;
+    char needle[16 + sizeof q->hex];
+    snprintf(needle, sizeof needle, "message_id=%s\n", q->hex);
+    size_t nlen = strlen(needle);
+    gbx_trail_head_t h;
+    gbx_trail_head(gbx_store_trail(self->o.store), &h);
+    gbx_trail_iter_t *it = NULL;
+    json_t *life = json_array();
+    uint64_t scanned = 0;
+    int stopped = 0;
+    gbx_err_t rc = gbx_trail_iter_new(self->o.store, h.first, &it);
+    const uint8_t *rec;
+    size_t len;
+    while (rc == GBX_OK && gbx_trail_iter_next(it, &rec, &len)) {
+        if ((++scanned & 4095) == 0 && atomic_load(&self->stopping)) {
+            stopped = 1;
+            break;
+        }
+        if (!memmem(rec, len, needle, nlen) || json_array_size(life) >= S_LIFE_MAX)
+            continue;
+        json_array_append_new(life, s_record_json(rec, len));
+    }
+    if (rc == GBX_OK)
+        rc = gbx_trail_iter_error(it);
+    gbx_trail_iter_destroy(&it);
+    json_t *answer;
+    if (rc != GBX_OK || stopped) {
+        json_decref(life);
+        answer = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", stopped ? "BUSY" : "INTERNAL",
+                           "detail", stopped ? "gbxd is stopping" : gbx_err_name(rc));
+    } else if (json_array_size(life) == 0) {
+        json_decref(life);
+        answer = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "NOT_FOUND", "detail",
+                           "no record of that message on the audit trail");
+    } else {
+        json_t *last = json_array_get(life, json_array_size(life) - 1);
+        const char *event = json_string_value(json_object_get(last, "event"));
+        answer = json_pack("{s:b, s:{s:s, s:s, s:s, s:o, s:I, s:I}}", "ok", 1, "data", "message_id",
+                           q->hex, "state", s_life_state(event), "last_event", event ? event : "",
+                           "records", life, "scanned", (json_int_t)scanned, "first_kept",
+                           (json_int_t)h.first);
+    }
+    json_object_set_new(answer, "tag", json_integer((json_int_t)q->job->ctl_tag));
+    char *text = json_dumps(answer, JSON_COMPACT);
+    json_decref(answer);
+    q->job->reply = (uint8_t *)text;
+    q->job->reply_len = text ? strlen(text) : 0;
+    if (!self->o.post || self->o.post(self->o.arg, q->job) != GBX_OK)
+        gbx_job_free(q->job); /* gbxd is gone: nobody to answer */
+    free(q);
+    pthread_mutex_lock(&self->mx);
+    self->queries--;
+    pthread_cond_broadcast(&self->cv);
+    pthread_mutex_unlock(&self->mx);
+    return NULL;
+}
+
+static void s_messages_show(const s_req_t *r)
+{
+    gbx_control_t *self = r->self;
+    const char *id = s_str_arg(r->args, "id");
+    uint8_t bin[GBX_MSG_ID_BYTES];
+    size_t bin_len = 0;
+    if (!id || sodium_hex2bin(bin, sizeof bin, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
+        bin_len != GBX_MSG_ID_BYTES) {
+        s_fail(r, "BAD_REQUEST", "id: the message id, 32 hex digits");
+        return;
+    }
+    s_query_t *q = calloc(1, sizeof *q);
+    gbx_job_t *job = gbx_job_new(GBX_JOB_QUERY);
+    if (!q || !job || r->rid_len > sizeof job->ctl_rid || !self->o.post) {
+        free(q);
+        gbx_job_free(job);
+        s_fail(r, "BUSY", "out of memory");
+        return;
+    }
+    sodium_bin2hex(q->hex, sizeof q->hex, bin, sizeof bin);
+    q->self = self;
+    q->job = job;
+    memcpy(job->ctl_rid, r->rid, r->rid_len);
+    job->ctl_rid_len = r->rid_len;
+    job->ctl_tag = (uint64_t)r->tag;
+    snprintf(job->by, sizeof job->by, "%s", r->op);
+    pthread_mutex_lock(&self->mx);
+    int busy = self->queries >= S_QUERIES_MAX || atomic_load(&self->stopping);
+    pthread_t t;
+    pthread_attr_t attr;
+    if (!busy) {
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        busy = pthread_create(&t, &attr, s_query_run, q) != 0;
+        pthread_attr_destroy(&attr);
+        if (!busy)
+            self->queries++;
+    }
+    pthread_mutex_unlock(&self->mx);
+    if (busy) {
+        free(q);
+        gbx_job_free(job);
+        s_fail(r, "BUSY", "two message look-ups are already running; try again");
+    }
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -603,7 +1176,35 @@ static const s_cmd_t s_cmds[] = {
     {"audit.status", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_audit_status},
     {"audit.prune", GBX_ROLE_ADMIN, GBX_ROLE_ADMIN, s_audit_prune},
     {"audit.cosign", GBX_ROLE_OPERATOR, GBX_ROLE_OPERATOR, s_audit_cosign},
+    {"agencies", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_agencies},
+    {"queues", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_queues},
+    {"peers", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_peers},
+    {"config.show", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_config_show},
+    {"messages.show", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_messages_show},
+    {"dlq.list", GBX_ROLE_VIEWER, GBX_ROLE_NONE, s_dlq_list},
+    {"dlq.replay", GBX_ROLE_OPERATOR, GBX_ROLE_OPERATOR, s_dlq_replay},
+    {"dlq.purge", GBX_ROLE_ADMIN, GBX_ROLE_ADMIN, s_dlq_purge},
+    {"drain", GBX_ROLE_OPERATOR, GBX_ROLE_OPERATOR, s_drain},
 };
+
+/*  A refused command that would have changed something is on the audit
+    trail (CONTROL_REFUSED operator= role= cmd=): who tried matters to an
+    auditor. Read-only commands are only logged. */
+static void s_deny_audit(gbx_control_t *self, const s_req_t *r)
+{
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
+        if (strcmp(s_cmds[i].cmd, r->cmd) == 0 && s_cmds[i].least == GBX_ROLE_VIEWER)
+            return;
+    gbx_job_t *job = gbx_job_new(GBX_JOB_DENIED);
+    if (!job)
+        return;
+    snprintf(job->by, sizeof job->by, "%s", r->op);
+    snprintf(job->dest, sizeof job->dest, "%s",
+             gbx_role_name(r->role) ? gbx_role_name(r->role) : "-");
+    job->comment = strdup(r->cmd);
+    if (!job->comment || !self->o.writer_job || self->o.writer_job(self->o.arg, job) != GBX_OK)
+        gbx_job_free(job);
+}
 
 /*  Viewer commands: any role. Others: the one role named, and admin. */
 static int s_allowed(const s_cmd_t *c, gbx_role_t role)
@@ -643,11 +1244,15 @@ void gbx_control_request(gbx_control_t *self, const uint8_t *rid, size_t rid_len
     for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0] && !c; i++)
         if (strcmp(s_cmds[i].cmd, cmd) == 0)
             c = &s_cmds[i];
+    r.cmd = c ? c->cmd : "unknown";
     if (!c) {
         s_fail(&r, "BAD_REQUEST", "unknown command");
     } else if (r.role == GBX_ROLE_NONE || !r.op[0] || !s_allowed(c, r.role)) {
-        fprintf(stderr, "GBX-CONTROL-REFUSED operator=%s role=%s cmd=%s\n", r.op,
+        char op[GBX_ID_MAX + 1];
+        gbx_log(GBX_LOG_WARN, "GBX-CONTROL-REFUSED", "operator=%s role=%s cmd=%s",
+                gbx_log_clean(r.op, op, sizeof op),
                 gbx_role_name(r.role) ? gbx_role_name(r.role) : "-", c->cmd);
+        s_deny_audit(self, &r);
         s_fail(&r, "NOT_AUTHORIZED", "your role may not do this");
     } else {
         c->fn(&r);
@@ -666,14 +1271,32 @@ gbx_err_t gbx_control_new(const gbx_control_opts_t *opts, gbx_control_t **out)
         return GBX_E_NOMEM;
     self->o = *opts;
     self->started_mono_ms = s_mono_ms();
+    self->started_wall_ms = s_real_ms();
+    pthread_mutex_init(&self->mx, NULL);
+    pthread_cond_init(&self->cv, NULL);
     *out = self;
     return GBX_OK;
+}
+
+void gbx_control_stop(gbx_control_t *self)
+{
+    if (!self)
+        return;
+    atomic_store(&self->stopping, 1);
+    pthread_mutex_lock(&self->mx);
+    while (self->queries > 0)
+        pthread_cond_wait(&self->cv, &self->mx);
+    pthread_mutex_unlock(&self->mx);
 }
 
 void gbx_control_destroy(gbx_control_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free(*self_p);
+    gbx_control_t *self = *self_p;
+    gbx_control_stop(self);
+    pthread_cond_destroy(&self->cv);
+    pthread_mutex_destroy(&self->mx);
+    free(self);
     *self_p = NULL;
 }

@@ -1,6 +1,5 @@
-/*  gbx_control: the operators' control socket of a node (issue 4: the
-    policy and held messages; docs/control.md is the reference of every
-    command).
+/*  gbx_control: the operators' control socket of a node (issues 4 and 6;
+    docs/control.md is the reference of every command).
 
     gbxd binds a ROUTER socket on listen.control (a unix socket, ipc://,
     its file mode 0600) as a CurveZMQ server whose ZAP domain
@@ -16,13 +15,32 @@
         {"tag": 7, "ok": true, "data": {...}}
         {"tag": 7, "ok": false, "error": "NOT_AUTHORIZED", "detail": "..."}
     Errors: BAD_REQUEST (not JSON, unknown command, bad arguments),
-    NOT_AUTHORIZED (the role may not), NOT_FOUND (no such held message),
+    NOT_AUTHORIZED (the role may not; a refused command that changes
+    something is audited CONTROL_REFUSED), NOT_FOUND (no such held message,
+    dead letter or message), ALREADY (drain: already in that state),
     NOT_HELD (decided meanwhile), EXPIRED (past its expiry: the node refuses
     it), POLICY_INVALID (a reload refused, with file:line:col), BUSY, and
     INTERNAL.
 
     Commands (role needed):
-      status          viewer    node, uptime, policy in force
+      status          viewer    node, version, uptime, policy, readiness,
+                                draining, peers up/down, totals, queues,
+                                audit trail, disk
+      agencies        viewer    every agency: served here, connected,
+                                sessions, last seen, credit, in flight
+      queues          viewer    per agency served here: depth, bytes, oldest
+                                message's age, in flight, dead letters, rates
+      peers           viewer    the other nodes: link up or down
+      config.show     viewer    every setting: value and source (default or
+                                FILE:LINE)
+      messages.show   viewer    {"id"}: the message's records on the audit
+                                trail and its state (a query thread scans
+                                the trail: the loop never waits for it)
+      dlq.list        viewer    {"agency"?, "limit"? (100, <= 1000)}
+      dlq.replay      operator  {"id"}: queued again, attempts from 0
+      dlq.purge       admin     {"id"}: deleted (its audit records stay)
+      drain           operator  {"on": true|false}: stop (or resume) taking
+                                new messages (DRAINING); deliveries go on
       policy.show     viewer    version, hash, rules, file
       policy.check    viewer    a header's fields -> the decision, the rule,
                                 why, and the counters it would add to (read
@@ -50,9 +68,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "dispatch.h"
 #include "gbx/err.h"
 #include "job.h"
+#include "metrics.h"
 #include "policy.h"
 #include "registry.h"
 #include "store.h"
@@ -77,10 +97,21 @@ typedef struct {
     /* hands an audit trail job (PRUNE, COSIGN) to the writer; GBX_OK, or
        the job is not taken (and is the caller's to free) */
     gbx_err_t (*writer_job)(void *arg, gbx_job_t *job);
+    /* hands a finished QUERY job (its answer in job->reply) from a query
+       thread to the loop, which calls gbx_control_job_done; GBX_OK, or the
+       job is the caller's to free. Any thread. */
+    gbx_err_t (*post)(void *arg, gbx_job_t *job);
     void *arg;
+    gbx_metrics_t *metrics;     /* borrowed: status, queues; commands counted */
+    const gbx_config_t *config; /* borrowed: config.show */
+    const char *jurisdiction;   /* borrowed: "HK" or "GD" */
 } gbx_control_opts_t;
 
 gbx_err_t gbx_control_new(const gbx_control_opts_t *opts, gbx_control_t **out);
+/*  No new query thread starts; waits for those running (each stops within
+    4096 records). Before the loop stops taking posted jobs. */
+void gbx_control_stop(gbx_control_t *self);
+/*  Stops (as gbx_control_stop) and frees. NULL-safe. */
 void gbx_control_destroy(gbx_control_t **self_p);
 
 /*  One request: RID (the connection), the operator ID and ROLE (ZAP's

@@ -72,6 +72,7 @@ typedef struct s_agency {
     char id[GBX_ID_MAX + 1];
     s_notice_t *notices; /* utlist LL, oldest first */
     size_t nnotices;
+    uint64_t last_seen; /* monotonic ms, of its sessions closed so far; 0 never */
     UT_hash_handle hh;
 } s_agency_t;
 
@@ -254,6 +255,7 @@ static s_session_t *s_session_of(gbx_dispatch_t *self, const char *agency)
 }
 
 static void s_close_session(gbx_dispatch_t *self, s_session_t *s, const char *why);
+static s_agency_t *s_agency(gbx_dispatch_t *self, const char *agency);
 
 static int s_send_notice(gbx_dispatch_t *self, s_session_t *s, const uint8_t *message_id,
                          gbx_err_t reason)
@@ -286,16 +288,10 @@ static void s_notice(gbx_dispatch_t *self, const char *agency, const uint8_t *me
             break; /* busy: keep it */
         s_close_session(self, s, "send failed");
     }
-    s_agency_t *a = NULL;
-    HASH_FIND_STR(self->agencies, agency, a);
+    s_agency_t *a = s_agency(self, agency);
     if (!a) {
-        a = calloc(1, sizeof *a);
-        if (!a) {
-            self->st.notices_dropped++;
-            return;
-        }
-        snprintf(a->id, sizeof a->id, "%s", agency);
-        HASH_ADD_STR(self->agencies, id, a);
+        self->st.notices_dropped++;
+        return;
     }
     if (a->nnotices >= S_NOTICES_MAX) { /* the audit trail keeps the record */
         s_notice_t *old = a->notices;
@@ -393,9 +389,28 @@ static void s_return(gbx_dispatch_t *self, s_entry_t *e)
     s_ready(e, 1, s_mono() + back);
 }
 
+/*  AGENCY's record (notices, last seen), created when missing; NULL when
+    out of memory. */
+static s_agency_t *s_agency(gbx_dispatch_t *self, const char *agency)
+{
+    s_agency_t *a = NULL;
+    HASH_FIND_STR(self->agencies, agency, a);
+    if (!a) {
+        a = calloc(1, sizeof *a);
+        if (!a)
+            return NULL;
+        snprintf(a->id, sizeof a->id, "%s", agency);
+        HASH_ADD_STR(self->agencies, id, a);
+    }
+    return a;
+}
+
 static void s_close_session(gbx_dispatch_t *self, s_session_t *s, const char *why)
 {
     s_entry_t *e, *tmp;
+    s_agency_t *ag = s_agency(self, s->agency);
+    if (ag && s->last_seen > ag->last_seen)
+        ag->last_seen = s->last_seen;
     /* deliveries in flight on it go back; MARKING ones see sess == NULL */
     DL_FOREACH_SAFE2(self->inflight, e, tmp, next)
     if (e->sess == s)
@@ -913,6 +928,7 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
         }
         break;
     case GBX_JOB_RELEASE:
+    case GBX_JOB_REPLAY:
         if (ok) { /* queued again, below the refill's cursor */
             s_dest_t *d = s_dest(self, job->dest);
             if (d) {
@@ -921,7 +937,15 @@ void gbx_dispatch_done(gbx_dispatch_t *self, gbx_job_t *job)
                 d->caught_up = 0;
             }
             s_hex16(job->entry.message_id, idhex);
-            s_log(self, "GBX-HOLD-APPROVED seq=%llu message_id=%s from=%s to=%s by=%s",
+            s_log(self, "GBX-%s seq=%llu message_id=%s from=%s to=%s by=%s",
+                  job->kind == GBX_JOB_RELEASE ? "HOLD-APPROVED" : "REPLAYED",
+                  (unsigned long long)job->seq, idhex, job->entry.from, job->dest, job->by);
+        }
+        break;
+    case GBX_JOB_PURGE:
+        if (ok) {
+            s_hex16(job->entry.message_id, idhex);
+            s_log(self, "GBX-PURGED seq=%llu message_id=%s from=%s to=%s by=%s",
                   (unsigned long long)job->seq, idhex, job->entry.from, job->dest, job->by);
         }
         break;
@@ -1166,6 +1190,42 @@ void gbx_dispatch_stats(const gbx_dispatch_t *self, gbx_dispatch_stats_t *out)
 {
     if (self && out)
         *out = self->st;
+}
+
+void gbx_dispatch_agency(const gbx_dispatch_t *self, const char *agency, gbx_dispatch_agency_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->last_seen_ago_ms = UINT64_MAX;
+    if (!self || !agency)
+        return;
+    uint64_t last = 0;
+    const s_session_t *s, *st;
+    HASH_ITER(hh, self->sessions, s, st)
+    {
+        if (strcmp(s->agency, agency) != 0)
+            continue;
+        out->sessions++;
+        out->credit_msgs += s->credit_msgs;
+        out->credit_bytes += s->credit_bytes;
+        out->inflight += s->inflight;
+        out->inflight_bytes += s->inflight_bytes;
+        if (s->last_seen > last)
+            last = s->last_seen;
+    }
+    const s_agency_t *a = NULL;
+    HASH_FIND_STR(self->agencies, agency, a);
+    if (a) {
+        out->notices = a->nnotices;
+        if (a->last_seen > last)
+            last = a->last_seen;
+    }
+    const s_dest_t *d = NULL;
+    HASH_FIND_STR(self->dests, agency, d);
+    if (d)
+        out->in_memory = d->nready;
+    uint64_t now = s_mono();
+    if (last)
+        out->last_seen_ago_ms = now > last ? now - last : 0;
 }
 
 size_t gbx_dispatch_pending(const gbx_dispatch_t *self)

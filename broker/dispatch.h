@@ -126,6 +126,20 @@ void gbx_dispatch_stop(gbx_dispatch_t *self);
     delivers what credit allows. Call at least every 100 ms. */
 void gbx_dispatch_tick(gbx_dispatch_t *self);
 void gbx_dispatch_stats(const gbx_dispatch_t *self, gbx_dispatch_stats_t *out);
+/*  What the dispatcher knows of one agency now (gbxctl agencies). */
+typedef struct {
+    size_t sessions;           /* open */
+    uint64_t last_seen_ago_ms; /* since a session of it last sent anything;
+                                  UINT64_MAX: never since gbxd started */
+    uint64_t credit_msgs;      /* granted and unused, over its sessions */
+    uint64_t credit_bytes;
+    uint64_t inflight; /* deliveries not yet acked */
+    uint64_t inflight_bytes;
+    size_t notices;   /* waiting for a session of it */
+    size_t in_memory; /* queued entries in its window */
+} gbx_dispatch_agency_t;
+void gbx_dispatch_agency(const gbx_dispatch_t *self, const char *agency,
+                         gbx_dispatch_agency_t *out);
 /*  Jobs given to the writer and not yet back. */
 size_t gbx_dispatch_pending(const gbx_dispatch_t *self);
 

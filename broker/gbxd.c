@@ -46,10 +46,12 @@
       GBX-FATAL store=broken ...               (an fsync failed: gbxd stops, exit 1)
       GBX-STOP signal=... */
 #include <errno.h>
+#include <stdarg.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,7 +70,10 @@
 #include "control.h"
 #include "feed.h"
 #include "job.h"
+#include "httpd.h"
 #include "keylog.h"
+#include "log.h"
+#include "metrics.h"
 #include "trail.h"
 #include "verifier.h"
 #include "writer.h"
@@ -76,6 +81,7 @@
 #include "gbx/identity.h"
 #include "gbx/payload.h"
 #include "ingress.h"
+#include "queue.h"
 #include "registry.h"
 #include "store.h"
 #include "zap.h"
@@ -98,11 +104,29 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *f)
 {
-    fputs("usage: gbxd [-c CONFIG] [--home DIR] [-v]\n"
-          "  -c CONFIG    the configuration file (default: DIR/gbxd.yaml, created if missing)\n"
-          "  --home DIR   the default directory (default: $GBX_HOME, else ./.gbx)\n"
-          "  -v           log every accepted message\n",
+    fputs("usage: gbxd [-c CONFIG] [--home DIR] [--log-level LEVEL] [-v]\n"
+          "  -c CONFIG          the configuration file (default: DIR/gbxd.yaml, created if\n"
+          "                     missing)\n"
+          "  --home DIR         the default directory (default: $GBX_HOME, else ./.gbx)\n"
+          "  --log-level LEVEL  debug, info (default), warn or error\n"
+          "  -v                 log every accepted message (--log-level debug)\n",
           f);
+}
+
+/*  A start-up failure: one log line (GBX-START-FAILED error="...") with
+    the reason; quotes in it become '. */
+static void s_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void s_fatal(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *c = msg; *c; c++)
+        if (*c == '"' || *c == '\n')
+            *c = '\'';
+    gbx_log(GBX_LOG_ERROR, "GBX-START-FAILED", "error=\"%s\"", msg);
 }
 
 /*  The printable form of an untrusted id for a log line: at most 64 bytes,
@@ -122,6 +146,27 @@ static const char *s_clean(const char *in, char out[GBX_ID_MAX + 1])
         out[i] = (in[i] > 0x20 && in[i] < 0x7f) ? in[i] : '?';
     out[i] = '\0';
     return out;
+}
+
+static uint64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 #define S_PIPELINE_MAX   4096                 /* jobs between loop and writer */
@@ -149,6 +194,13 @@ typedef struct {
     size_t pipeline;        /* SUBMIT jobs out */
     uint64_t pipeline_bytes;
     uint64_t received, sent, dropped;
+    gbx_metrics_t *metrics;
+    gbx_ingress_t *ingress; /* the writer's; only its disk-low flag is set here */
+    const char *data_dir;
+    uint64_t min_free;     /* limits.min_free_disk_bytes */
+    int disk_low;          /* below it now */
+    uint64_t *oldest_from; /* per metrics agency slot: the queue's seq to read from */
+    uint64_t next_second, next_oldest_reset; /* monotonic ms */
 } s_daemon_t;
 
 /*  Sends [routing id, "GBX1", part1, payload]. 0, or GBX_DISPATCH_GONE
@@ -201,19 +253,25 @@ static void s_dispatch_job(void *arg, gbx_job_t *job)
 static void s_dispatch_log(void *arg, const char *line)
 {
     (void)arg;
-    fprintf(stderr, "%s\n", line);
+    int warn = strncmp(line, "GBX-ACK-TIMEOUT", 15) == 0 ||
+               strncmp(line, "GBX-DEAD-LETTERED", 17) == 0 || strncmp(line, "GBX-EXPIRED", 11) == 0;
+    int debug = strncmp(line, "GBX-SESSION-", 12) == 0;
+    gbx_log_line(warn ? GBX_LOG_WARN : debug ? GBX_LOG_DEBUG : GBX_LOG_INFO, line);
 }
 
 /*  Answers a message gbxd refuses before the pipeline sees it. */
 static void s_refuse(s_daemon_t *d, zmq_msg_t *rid, gbx_err_t reason, const char *from)
 {
     char c[GBX_ID_MAX + 1];
-    fprintf(stderr, "GBX-REJECT reason=%s from=%s\n", gbx_err_name(reason), s_clean(from, c));
+    gbx_metrics_rejected(d->metrics, reason);
+    gbx_log(GBX_LOG_WARN, "GBX-REJECT", "reason=%s from=%s", gbx_err_name(reason),
+            s_clean(from, c));
     uint8_t *reply = NULL;
     size_t len = 0;
     if (gbx_frame_rejected(0, NULL, 0, reason, NULL, 0, &reply, &len) == GBX_OK &&
         s_send(d, zmq_msg_data(rid), zmq_msg_size(rid), reply, len, NULL, 0, NULL) != 0)
-        fprintf(stderr, "GBX-DROP reason=%s from=%s\n", zmq_strerror(errno), s_clean(from, c));
+        gbx_log(GBX_LOG_WARN, "GBX-DROP", "reason=\"%s\" from=%s", zmq_strerror(errno),
+                s_clean(from, c));
     free(reply);
 }
 
@@ -322,6 +380,7 @@ static int s_handle_one(s_daemon_t *d)
     m = NULL;
     n = 0;
     job->wire_bytes = total;
+    job->received_ns = s_mono_ns();
     if (gbx_chan_push(d->to_verify, job) != GBX_OK) {
         gbx_job_free(job);
         rc = -1;
@@ -336,6 +395,84 @@ out:
     return rc;
 }
 
+/*  A job's effect on the metrics, once it is durable. */
+static void s_count_job(s_daemon_t *d, const gbx_job_t *job)
+{
+    gbx_metrics_t *m = d->metrics;
+    int ok = job->rc == GBX_OK && job->commit == GBX_OK;
+    int slot = gbx_metrics_agency(m, job->dest);
+    if (!ok)
+        return;
+    switch (job->kind) {
+    case GBX_JOB_ACK:
+        if (job->entry.accepted_ms) {
+            uint64_t now = s_wall_ms();
+            gbx_metrics_observe(
+                m, GBX_MH_DELIVERY,
+                now > job->entry.accepted_ms ? (now - job->entry.accepted_ms) * 1000000u : 0);
+        }
+        gbx_metrics_agency_add(m, slot, GBX_MA_OUT, 1);
+        break;
+    case GBX_JOB_EXPIRE:
+    case GBX_JOB_REFUSE:
+        gbx_metrics_agency_add(m, slot, GBX_MA_OUT, 1);
+        break;
+    case GBX_JOB_DEADLETTER:
+        gbx_metrics_agency_add(m, slot, GBX_MA_OUT, 1);
+        gbx_metrics_agency_add(m, slot, GBX_MA_DLQ, 1);
+        break;
+    case GBX_JOB_REPLAY:
+        gbx_metrics_agency_add(m, slot, GBX_MA_DLQ, -1);
+        gbx_metrics_agency_add(m, slot, GBX_MA_IN, 1);
+        gbx_metrics_count(m, GBX_MC_REPLAYED, 1);
+        d->oldest_from[slot < 0 ? 0 : slot] = 0; /* an older message is back */
+        break;
+    case GBX_JOB_PURGE:
+        gbx_metrics_agency_add(m, slot, GBX_MA_DLQ, -1);
+        gbx_metrics_count(m, GBX_MC_PURGED, 1);
+        break;
+    case GBX_JOB_RELEASE:
+        if (slot >= 0)
+            d->oldest_from[slot] = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/*  A SUBMIT's answer is durable: counts it. */
+static void s_count_submit(s_daemon_t *d, const gbx_job_t *job)
+{
+    const gbx_ingress_result_t *r = &job->sub.result;
+    gbx_metrics_t *m = d->metrics;
+    if (job->received_ns)
+        gbx_metrics_observe(m, GBX_MH_ACCEPT, s_mono_ns() - job->received_ns);
+    if (r->reason != GBX_OK) {
+        gbx_metrics_rejected(m, r->reason);
+        return;
+    }
+    if (r->duplicate) {
+        gbx_metrics_count(m, GBX_MC_DUPLICATE, 1);
+        return;
+    }
+    const gbx_agency_t *from = gbx_registry_agency(d->reg, job->sub.auth);
+    const gbx_agency_t *to = gbx_registry_agency(d->reg, r->dest);
+    gbx_direction_t dir = gbx_metrics_direction(from && from->jurisdiction == GBX_JUR_GD,
+                                                to && to->jurisdiction == GBX_JUR_GD);
+    gbx_metrics_accepted(m, r->data_class, dir, r->held);
+    gbx_metrics_agency_add(m, gbx_metrics_agency(m, r->dest), GBX_MA_IN, 1);
+}
+
+/*  The policy in force, for the metrics. */
+static void s_policy_metrics(s_daemon_t *d)
+{
+    char hash[2 * GBX_HASH_BYTES + 1] = "";
+    if (d->policy)
+        sodium_bin2hex(hash, sizeof hash, gbx_policy_hash(d->policy), GBX_HASH_BYTES);
+    gbx_metrics_policy(d->metrics, d->policy ? gbx_policy_version(d->policy) : "none", hash,
+                       d->policy ? gbx_policy_rule_count(d->policy) : 0);
+}
+
 /*  Answers and acts on the jobs the writer finished. */
 static void s_done(s_daemon_t *d)
 {
@@ -343,15 +480,19 @@ static void s_done(s_daemon_t *d)
     size_t n = gbx_chan_take(d->done, items, S_TAKE, 0);
     for (size_t i = 0; i < n; i++) {
         gbx_job_t *job = items[i];
+        char c1[GBX_ID_MAX + 1], c2[GBX_ID_MAX + 1];
         if (job->kind == GBX_JOB_POLICY) {
             /* follow what the writer holds: job->policy is now the one it
                let go (or the new one, never taken), freed with the job */
-            if (job->swapped)
+            if (job->swapped) {
                 d->policy = d->policy_next;
+                s_policy_metrics(d);
+            }
             if (job->rc == GBX_OK && job->commit == GBX_OK)
-                fprintf(stderr, "GBX-POLICY-LOADED by=%s\n", job->by);
+                gbx_log(GBX_LOG_INFO, "GBX-POLICY-LOADED", "by=%s", s_clean(job->by, c1));
             else
-                fprintf(stderr, "GBX-POLICY-FAILED by=%s reason=%s swapped=%d\n", job->by,
+                gbx_log(GBX_LOG_ERROR, "GBX-POLICY-FAILED", "by=%s reason=%s swapped=%d",
+                        s_clean(job->by, c1),
                         gbx_err_name(job->rc != GBX_OK ? job->rc : job->commit), job->swapped);
             d->policy_next = NULL;
             gbx_control_job_done(d->control, job);
@@ -363,15 +504,32 @@ static void s_done(s_daemon_t *d)
             if (job->kind == GBX_JOB_CHECKPOINT)
                 d->checkpoint_asked = 0;
             else
-                fprintf(stderr, "GBX-AUDIT-%s by=%s rc=%s commit=%s upto=%llu deleted=%llu\n",
-                        job->kind == GBX_JOB_PRUNE ? "PRUNE" : "COSIGN", job->by,
+                gbx_log(job->rc == GBX_OK && job->commit == GBX_OK ? GBX_LOG_INFO : GBX_LOG_WARN,
+                        job->kind == GBX_JOB_PRUNE ? "GBX-AUDIT-PRUNE" : "GBX-AUDIT-COSIGN",
+                        "by=%s rc=%s commit=%s upto=%llu deleted=%llu", s_clean(job->by, c1),
                         gbx_err_name(job->rc), gbx_err_name(job->commit),
                         (unsigned long long)job->seq, (unsigned long long)job->count);
             gbx_control_job_done(d->control, job);
             gbx_job_free(job);
             continue;
         }
+        if (job->kind == GBX_JOB_DRAIN) {
+            if (job->rc == GBX_OK && job->commit == GBX_OK) {
+                gbx_metrics_draining(d->metrics, job->seq != 0, job->by, s_wall_ms());
+                gbx_log(GBX_LOG_WARN, job->seq ? "GBX-DRAINING" : "GBX-RESUMED", "by=%s",
+                        s_clean(job->by, c1));
+            }
+            gbx_control_job_done(d->control, job);
+            gbx_job_free(job);
+            continue;
+        }
+        if (job->kind == GBX_JOB_QUERY || job->kind == GBX_JOB_DENIED) {
+            gbx_control_job_done(d->control, job); /* a DENIED one has no answer */
+            gbx_job_free(job);
+            continue;
+        }
         if (job->kind != GBX_JOB_SUBMIT) {
+            s_count_job(d, job);
             gbx_control_job_done(d->control, job); /* an operator's, if any */
             gbx_dispatch_done(d->dispatch, job);
             continue;
@@ -379,30 +537,23 @@ static void s_done(s_daemon_t *d)
         d->pipeline--;
         d->pipeline_bytes -= job->wire_bytes;
         const gbx_ingress_result_t *r = &job->sub.result;
-        char c1[GBX_ID_MAX + 1], c2[GBX_ID_MAX + 1];
         if (r->reason != GBX_OK)
-            fprintf(stderr, "GBX-REJECT reason=%s from=%s\n", gbx_err_name(r->reason),
+            gbx_log(GBX_LOG_WARN, "GBX-REJECT", "reason=%s from=%s", gbx_err_name(r->reason),
                     s_clean(job->sub.auth, c1));
-        else if (d->verbose)
-            fprintf(stderr, "GBX-ACCEPT seq=%llu duplicate=%d from=%s to=%s\n",
-                    (unsigned long long)r->seq, r->duplicate, s_clean(job->sub.auth, c1),
+        else
+            gbx_log(GBX_LOG_DEBUG, "GBX-ACCEPT", "seq=%llu duplicate=%d held=%d from=%s to=%s",
+                    (unsigned long long)r->seq, r->duplicate, r->held, s_clean(job->sub.auth, c1),
                     s_clean(r->dest, c2));
         if (job->reply &&
             s_send(d, job->rid, job->rid_len, job->reply, job->reply_len, NULL, 0, NULL) != 0) {
             d->dropped++;
-            fprintf(stderr, "GBX-DROP reason=%s from=%s\n", zmq_strerror(errno),
+            gbx_log(GBX_LOG_WARN, "GBX-DROP", "reason=\"%s\" from=%s", zmq_strerror(errno),
                     s_clean(job->sub.auth, c1));
         }
+        s_count_submit(d, job);
         gbx_dispatch_accepted(d->dispatch, job);
         gbx_job_free(job);
     }
-}
-
-static uint64_t s_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /*  Frees the jobs left in CH (shutdown after a failure). */
@@ -425,12 +576,12 @@ static void s_report(gbx_writer_t *w, gbx_dispatch_t *disp, gbx_ingress_t *ing, 
     gbx_writer_stats(w, &ws);
     gbx_ingress_stats(ing, &is);
     gbx_dispatch_stats(disp, &ds);
-    fprintf(stderr,
-            "GBX-STATS received=%llu sent=%llu dropped=%llu accepted=%llu duplicates=%llu "
+    gbx_log(GBX_LOG_INFO, "GBX-STATS",
+            "received=%llu sent=%llu dropped=%llu accepted=%llu duplicates=%llu "
             "rejected=%llu batch_roots_verified=%llu batch_cache_hits=%llu groups=%llu "
             "jobs=%llu max_group=%llu failed_groups=%llu apply_ms=%llu seal_ms=%llu "
             "commit_ms=%llu syncs=%llu sync_ms=%llu delivered=%llu redelivered=%llu "
-            "acked=%llu expired=%llu dead_lettered=%llu sessions=%llu\n",
+            "acked=%llu expired=%llu dead_lettered=%llu sessions=%llu",
             (unsigned long long)d->received, (unsigned long long)d->sent,
             (unsigned long long)d->dropped, (unsigned long long)is.accepted,
             (unsigned long long)is.duplicates, (unsigned long long)is.rejected,
@@ -450,7 +601,7 @@ static void s_report(gbx_writer_t *w, gbx_dispatch_t *disp, gbx_ingress_t *ing, 
 static void s_store_log(void *arg, const char *line)
 {
     (void)arg;
-    fprintf(stderr, "GBX-STORE-ERROR %s\n", line);
+    gbx_log(GBX_LOG_ERROR, "GBX-STORE-ERROR", "detail=\"%s\"", line);
 }
 
 /*  The config path: -c, or HOME/gbxd.yaml created when missing. Malloc'ed. */
@@ -472,11 +623,10 @@ static char *s_config_path(const char *cfg, const char *home)
     path = NULL;
     gbx_err_t rc = gbx_config_write_default(home, &path);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: cannot create a default configuration in %s: %s\n", home,
-                gbx_err_name(rc));
+        s_fatal("cannot create a default configuration in %s: %s", home, gbx_err_name(rc));
         return NULL;
     }
-    fprintf(stderr, "GBX-CONFIG-CREATED path=%s\n", path);
+    gbx_log(GBX_LOG_INFO, "GBX-CONFIG-CREATED", "path=%s", path);
     return path;
 }
 
@@ -492,7 +642,7 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
     err[0] = '\0';
     if (d->policy_next || d->writer_gone) {
         snprintf(err, errlen, "a reload is already under way");
-        fprintf(stderr, "GBX-POLICY-REJECTED by=%s error=\"%s\" kept=current\n", by, err);
+        gbx_log(GBX_LOG_WARN, "GBX-POLICY-REJECTED", "by=%s error=\"%s\" kept=current", by, err);
         return GBX_E_STATE;
     }
     gbx_policy_t *p = NULL;
@@ -500,7 +650,7 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
     if (rc != GBX_OK) {
         if (!err[0])
             snprintf(err, errlen, "%s", gbx_err_name(rc));
-        fprintf(stderr, "GBX-POLICY-REJECTED by=%s error=\"%s\" kept=current\n", by, err);
+        gbx_log(GBX_LOG_WARN, "GBX-POLICY-REJECTED", "by=%s error=\"%s\" kept=current", by, err);
         return rc;
     }
     char hash[2 * GBX_HASH_BYTES + 1];
@@ -512,7 +662,7 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
         snprintf(err, errlen, "out of memory");
         return GBX_E_NOMEM;
     }
-    fprintf(stderr, "GBX-POLICY-READ by=%s version=\"%s\" hash=%s rules=%zu\n", by,
+    gbx_log(GBX_LOG_INFO, "GBX-POLICY-READ", "by=%s version=\"%s\" hash=%s rules=%zu", by,
             gbx_policy_version(p), hash, gbx_policy_rule_count(p));
     job->policy = p;
     snprintf(job->by, sizeof job->by, "%s", by);
@@ -594,13 +744,6 @@ static void s_checkpoint_tick(s_daemon_t *d, uint64_t wall_ms)
         gbx_job_free(job);
 }
 
-static uint64_t s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*  Reads and answers the control socket's waiting requests ([routing id,
     JSON]); at most 64 per call. */
 static void s_ctl_read(s_daemon_t *d)
@@ -635,6 +778,152 @@ static void s_ctl_read(s_daemon_t *d)
     }
 }
 
+/*  A query thread's finished job, to the loop (control.h, opts.post). */
+static gbx_err_t s_ctl_post(void *arg, gbx_job_t *job)
+{
+    s_daemon_t *d = arg;
+    return gbx_chan_push(d->done, job);
+}
+
+/*  The accepted time of the oldest entry in DEST's queue (0: empty),
+    reading from *FROM (a sequence below which the queue is known empty;
+    moved to the oldest found). */
+static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from)
+{
+    size_t dl = strlen(dest);
+    uint8_t prefix[GBX_ID_MAX + 1], key[GBX_QUEUE_KEY_MAX];
+    size_t klen = 0;
+    memcpy(prefix, dest, dl);
+    prefix[dl] = 0;
+    gbx_store_iter_t *it = NULL;
+    uint64_t at = 0;
+    if (gbx_store_queue_key(dest, *from, key, sizeof key, &klen) != GBX_OK ||
+        gbx_store_iter_from(store, GBX_KS_QUEUES, prefix, dl + 1, key, klen, &it) != GBX_OK)
+        return 0;
+    for (; gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *v = gbx_store_iter_value(it, &vl);
+        gbx_qentry_t e;
+        if (kl != dl + 1 + GBX_STORE_SEQ_KEY_BYTES || gbx_qentry_decode(v, vl, &e) != GBX_OK)
+            continue;
+        *from = gbx_store_seq_from_key(k + dl + 1);
+        at = e.accepted_ms ? e.accepted_ms : 1; /* an old entry: age unknown, not empty */
+        break;
+    }
+    gbx_store_iter_destroy(&it);
+    return at;
+}
+
+/*  Once a second: the metrics only the loop can see (disk, oldest
+    messages, sessions, the audit trail, delivery counters), and the
+    disk-space guard. */
+static void s_second(s_daemon_t *d, uint64_t mono_ms)
+{
+    gbx_metrics_t *m = d->metrics;
+    struct statvfs vfs;
+    if (statvfs(d->data_dir, &vfs) == 0) {
+        uint64_t free_b = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+        gbx_metrics_set(m, GBX_MG_DISK_FREE, free_b);
+        int low = free_b < d->min_free;
+        if (low != d->disk_low) {
+            d->disk_low = low;
+            gbx_ingress_set_disk_low(d->ingress, low);
+            if (low)
+                gbx_log(GBX_LOG_ERROR, "GBX-DISK-LOW",
+                        "free_bytes=%llu min_free_bytes=%llu action=refuse-new-messages",
+                        (unsigned long long)free_b, (unsigned long long)d->min_free);
+            else
+                gbx_log(GBX_LOG_INFO, "GBX-DISK-OK", "free_bytes=%llu min_free_bytes=%llu",
+                        (unsigned long long)free_b, (unsigned long long)d->min_free);
+        }
+    }
+    int reset = mono_ms >= d->next_oldest_reset; /* catches releases and replays of old ones */
+    if (reset)
+        d->next_oldest_reset = mono_ms + 60000;
+    for (size_t i = 0; i < gbx_metrics_agency_count(m); i++) {
+        const char *id = gbx_metrics_agency_id(m, i);
+        if (reset)
+            d->oldest_from[i] = 0;
+        gbx_metrics_agency_set(m, (int)i, GBX_MA_OLDEST_MS,
+                               s_oldest(d->store, id, &d->oldest_from[i]));
+        gbx_dispatch_agency_t da;
+        gbx_dispatch_agency(d->dispatch, id, &da);
+        gbx_metrics_agency_set(m, (int)i, GBX_MA_SESSIONS, da.sessions);
+        gbx_metrics_agency_set(m, (int)i, GBX_MA_INFLIGHT, da.inflight);
+    }
+    gbx_dispatch_stats_t ds;
+    gbx_dispatch_stats(d->dispatch, &ds);
+    gbx_metrics_count_set(m, GBX_MC_DELIVERED, ds.delivered);
+    gbx_metrics_count_set(m, GBX_MC_REDELIVERED, ds.redelivered);
+    gbx_metrics_count_set(m, GBX_MC_ACKED, ds.acked);
+    gbx_metrics_count_set(m, GBX_MC_EXPIRED, ds.expired);
+    gbx_metrics_count_set(m, GBX_MC_DEAD_LETTERED, ds.dead_lettered);
+    gbx_trail_head_t h;
+    gbx_trail_head(gbx_store_trail(d->store), &h);
+    gbx_metrics_set(m, GBX_MG_AUDIT_RECORDS, h.size);
+    gbx_metrics_set(m, GBX_MG_AUDIT_UNSIGNED, h.size - h.checkpoint);
+    gbx_metrics_set(m, GBX_MG_CHECKPOINT_MS, h.checkpoint ? h.checkpoint_ms : 0);
+    gbx_metrics_set(m, GBX_MG_PIPELINE, d->pipeline);
+    gbx_metrics_tick(m, mono_ms);
+}
+
+/*  The metrics of node NODE_ID: the agencies it serves, the other nodes as
+    peers, the dead letters counted once from the store. */
+static gbx_err_t s_metrics_new(const gbx_config_t *cfg, const char *node_id, gbx_store_t *store,
+                               gbx_metrics_t **out)
+{
+    const gbx_registry_t *reg = gbx_config_registry(cfg);
+    size_t na = gbx_registry_agency_count(reg), nn = gbx_registry_node_count(reg);
+    const char **agencies = calloc(na + 1, sizeof *agencies);
+    const char **peers = calloc(nn + 1, sizeof *peers);
+    gbx_err_t rc = GBX_E_NOMEM;
+    if (!agencies || !peers)
+        goto out;
+    size_t a = 0, p = 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(gbx_registry_agency_at(reg, i)->node, node_id) == 0)
+            agencies[a++] = gbx_registry_agency_at(reg, i)->id;
+    for (size_t i = 0; i < nn; i++)
+        if (strcmp(gbx_registry_node_at(reg, i)->id, node_id) != 0)
+            peers[p++] = gbx_registry_node_at(reg, i)->id;
+    gbx_metrics_opts_t mo = {
+        .node_id = node_id,
+        .jurisdiction = gbx_jurisdiction_name(gbx_config_jurisdiction(cfg)),
+        .version = GBX_VERSION,
+        .agencies = agencies,
+        .nagencies = a,
+        .peers = peers,
+        .npeers = p,
+        .start_wall_ms = s_wall_ms(),
+    };
+    rc = gbx_metrics_new(&mo, out);
+    if (rc != GBX_OK)
+        goto out;
+    gbx_store_iter_t *it = NULL;
+    rc = gbx_store_iter_new(store, GBX_KS_DLQ, NULL, 0, &it);
+    for (; rc == GBX_OK && gbx_store_iter_valid(it); gbx_store_iter_next(it)) {
+        size_t kl = 0;
+        const uint8_t *k = gbx_store_iter_key(it, &kl);
+        const uint8_t *zero = memchr(k, 0, kl);
+        char dest[GBX_ID_MAX + 1];
+        if (!zero || (size_t)(zero - k) > GBX_ID_MAX)
+            continue;
+        memcpy(dest, k, (size_t)(zero - k));
+        dest[zero - k] = 0;
+        gbx_metrics_agency_add(*out, gbx_metrics_agency(*out, dest), GBX_MA_DLQ, 1);
+    }
+    if (rc == GBX_OK)
+        rc = gbx_store_iter_error(it);
+    gbx_store_iter_destroy(&it);
+    if (rc != GBX_OK)
+        gbx_metrics_destroy(out);
+out:
+    free(agencies);
+    free(peers);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_arg = NULL, *home_arg = NULL;
@@ -644,6 +933,14 @@ int main(int argc, char **argv)
             cfg_arg = argv[++i];
         } else if (strcmp(argv[i], "-v") == 0) {
             verbose = 1;
+            gbx_log_set_level(GBX_LOG_DEBUG);
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            gbx_log_level_t lvl;
+            if (gbx_log_level_parse(argv[++i], &lvl) != 0) {
+                fprintf(stderr, "gbxd: --log-level: debug, info, warn or error\n");
+                return 2;
+            }
+            gbx_log_set_level(lvl);
         } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
             home_arg = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -670,6 +967,9 @@ int main(int argc, char **argv)
     gbx_dispatch_t *dispatch = NULL;
     gbx_verifier_t *verifier = NULL;
     gbx_writer_t *writer = NULL;
+    gbx_metrics_t *metrics = NULL;
+    gbx_httpd_t *httpd = NULL;
+    uint64_t *oldest_from = NULL;
     char errbuf[512];
     gbx_err_t rc;
 
@@ -678,7 +978,7 @@ int main(int argc, char **argv)
        (gbxd's memory is meant not to grow with the queue) */
     mallopt(M_ARENA_MAX, 2);
     if (sodium_init() < 0) {
-        fprintf(stderr, "gbxd: libsodium failed to initialise\n");
+        s_fatal("libsodium failed to initialise");
         goto out;
     }
     path = s_config_path(cfg_arg, home_arg);
@@ -687,7 +987,7 @@ int main(int argc, char **argv)
     errbuf[0] = '\0';
     rc = gbx_config_load(path, &cfg, errbuf, sizeof errbuf);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: %s\n", errbuf[0] ? errbuf : gbx_err_name(rc));
+        s_fatal("%s", errbuf[0] ? errbuf : gbx_err_name(rc));
         goto out;
     }
     const char *node_id = gbx_config_str(cfg, GBX_SETTING_NODE_ID);
@@ -698,7 +998,7 @@ int main(int argc, char **argv)
 
     rc = gbx_identity_load(keys, &node);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: %s: node.keys: %s\n", keys, gbx_err_name(rc));
+        s_fatal("%s: node.keys: %s", keys, gbx_err_name(rc));
         goto out;
     }
     const gbx_node_t *self_node = gbx_registry_node(reg, node_id);
@@ -706,15 +1006,14 @@ int main(int argc, char **argv)
     if (strcmp(pub->id, node_id) != 0 || !self_node ||
         sodium_memcmp(self_node->pub.sign_pk, pub->sign_pk, GBX_KEY_BYTES) != 0 ||
         sodium_memcmp(self_node->pub.curve_pk, pub->curve_pk, GBX_KEY_BYTES) != 0) {
-        fprintf(stderr, "gbxd: %s: node.keys: not the keys of node %s in the registry\n", keys,
-                node_id);
+        s_fatal("%s: node.keys: not the keys of node %s in the registry", keys, node_id);
         goto out;
     }
 
     const char *policy_path = gbx_config_str(cfg, GBX_SETTING_NODE_POLICY);
     rc = gbx_policy_load(policy_path, reg, &policy, errbuf, sizeof errbuf);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: node.policy: %s\n", errbuf[0] ? errbuf : gbx_err_name(rc));
+        s_fatal("node.policy: %s", errbuf[0] ? errbuf : gbx_err_name(rc));
         goto out;
     }
 
@@ -723,8 +1022,7 @@ int main(int argc, char **argv)
     so.log = s_store_log;
     rc = gbx_store_open(data_dir, &so, &store);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: %s: node.data_dir: cannot open the store: %s\n", data_dir,
-                gbx_err_name(rc));
+        s_fatal("%s: node.data_dir: cannot open the store: %s", data_dir, gbx_err_name(rc));
         goto out;
     }
 
@@ -743,8 +1041,7 @@ int main(int argc, char **argv)
                                                     .at_ms = s_wall_ms()},
                               &key_changes);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: %s: node.data_dir: cannot write the audit trail: %s\n", data_dir,
-                gbx_err_name(rc));
+        s_fatal("%s: node.data_dir: cannot write the audit trail: %s", data_dir, gbx_err_name(rc));
         goto out;
     }
 
@@ -764,19 +1061,29 @@ int main(int argc, char **argv)
     io.hold_timeout_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_HOLD_TIMEOUT_MS);
     rc = gbx_ingress_new(&io, &ing);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: ingress: %s\n", gbx_err_name(rc));
+        s_fatal("ingress: %s", gbx_err_name(rc));
         goto out;
     }
+
+    /* what the node counts: per agency it serves, per peer node */
+    rc = s_metrics_new(cfg, node_id, store, &metrics);
+    if (rc != GBX_OK) {
+        s_fatal("%s: node.data_dir: cannot count the dead letters: %s", data_dir, gbx_err_name(rc));
+        goto out;
+    }
+    oldest_from = calloc(gbx_metrics_agency_count(metrics) + 1, sizeof *oldest_from);
+    if (!oldest_from)
+        goto out;
 
     /* the ZAP handler first: a CURVE server bound without it admits anyone */
     ctx = zmq_ctx_new();
     if (!ctx) {
-        fprintf(stderr, "gbxd: zmq_ctx_new: %s\n", zmq_strerror(errno));
+        s_fatal("zmq_ctx_new: %s", zmq_strerror(errno));
         goto out;
     }
     rc = gbx_zap_start(ctx, reg, &zap);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: ZAP handler: %s\n", gbx_err_name(rc));
+        s_fatal("ZAP handler: %s", gbx_err_name(rc));
         goto out;
     }
     /* The largest valid message; no single part may be larger, so libzmq
@@ -804,12 +1111,11 @@ int main(int argc, char **argv)
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0 ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_part, sizeof max_part) != 0) {
-        fprintf(stderr, "gbxd: adapter socket: %s\n", zmq_strerror(errno));
+        s_fatal("adapter socket: %s", zmq_strerror(errno));
         goto out;
     }
     if (zmq_bind(sock, endpoint) != 0) {
-        fprintf(stderr, "gbxd: %s: listen.adapter: cannot bind %s: %s\n", path, endpoint,
-                zmq_strerror(errno));
+        s_fatal("%s: listen.adapter: cannot bind %s: %s", path, endpoint, zmq_strerror(errno));
         goto out;
     }
 
@@ -818,13 +1124,12 @@ int main(int argc, char **argv)
     const char *ctl_path = gbx_config_str(cfg, GBX_SETTING_LISTEN_CONTROL);
     char ctl_ep[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
     if (strlen(ctl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        fprintf(stderr, "gbxd: %s: listen.control: %s is longer than a unix socket path may be\n",
-                path, ctl_path);
+        s_fatal("%s: listen.control: %s is longer than a unix socket path may be", path, ctl_path);
         goto out;
     }
     snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s", ctl_path);
     if (s_unix_socket_live(ctl_path)) { /* libzmq would unlink it */
-        fprintf(stderr, "gbxd: %s: listen.control: %s is in use (another gbxd?)\n", path, ctl_path);
+        s_fatal("%s: listen.control: %s is in use (another gbxd?)", path, ctl_path);
         goto out;
     }
     const int64_t ctl_max = S_CONTROL_MAX;
@@ -839,29 +1144,34 @@ int main(int argc, char **argv)
         zmq_setsockopt(ctl_sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_bind(ctl_sock, ctl_ep) != 0 || chmod(ctl_path, 0600) != 0) {
         umask(old_umask);
-        fprintf(stderr, "gbxd: %s: listen.control: cannot bind %s: %s\n", path, ctl_ep,
-                zmq_strerror(errno));
+        s_fatal("%s: listen.control: cannot bind %s: %s", path, ctl_ep, zmq_strerror(errno));
         goto out;
     }
     umask(old_umask);
 
     const char *feed_path = gbx_config_str(cfg, GBX_SETTING_LISTEN_AUDIT_FEED);
     if (s_unix_socket_live(feed_path)) {
-        fprintf(stderr, "gbxd: %s: listen.audit_feed: %s is in use (another gbxd?)\n", path,
-                feed_path);
+        s_fatal("%s: listen.audit_feed: %s is in use (another gbxd?)", path, feed_path);
         goto out;
     }
     rc = gbx_feed_new(ctx, feed_path, gbx_identity_curve_sk(node), store, &feed, errbuf,
                       sizeof errbuf);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: %s: listen.audit_feed: %s\n", path, errbuf);
+        s_fatal("%s: listen.audit_feed: %s", path, errbuf);
+        goto out;
+    }
+
+    const char *metrics_addr = gbx_config_str(cfg, GBX_SETTING_LISTEN_METRICS);
+    if (strcmp(metrics_addr, "off") != 0 &&
+        gbx_httpd_start(metrics_addr, metrics, &httpd, errbuf, sizeof errbuf) != GBX_OK) {
+        s_fatal("%s: listen.metrics: %s", path, errbuf);
         goto out;
     }
 
     size_t nthreads = (size_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_VERIFY_THREADS);
     if (gbx_chan_new(&to_verify) != GBX_OK || gbx_chan_new(&to_writer) != GBX_OK ||
         gbx_chan_new(&done) != GBX_OK) {
-        fprintf(stderr, "gbxd: cannot make the pipeline's channels\n");
+        s_fatal("cannot make the pipeline's channels");
         goto out;
     }
     s_daemon_t d = {
@@ -879,7 +1189,15 @@ int main(int argc, char **argv)
         .store = store,
         .feed = feed,
         .checkpoint_ms = (uint64_t)gbx_config_int(cfg, GBX_SETTING_AUDIT_CHECKPOINT_INTERVAL_MS),
+        .metrics = metrics,
+        .ingress = ing,
+        .data_dir = data_dir,
+        .min_free = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_MIN_FREE_DISK_BYTES),
+        .oldest_from = oldest_from,
     };
+    s_policy_metrics(&d);
+    gbx_metrics_set(metrics, GBX_MG_DISK_MIN, d.min_free);
+    gbx_metrics_set(metrics, GBX_MG_LOOP_MS, s_mono_ms());
     gbx_dispatch_opts_t dop = {
         .store = store,
         .registry = reg,
@@ -905,7 +1223,11 @@ int main(int argc, char **argv)
         .policy = s_ctl_policy,
         .reload = s_ctl_reload,
         .writer_job = s_ctl_writer_job,
+        .post = s_ctl_post,
         .arg = &d,
+        .metrics = metrics,
+        .config = cfg,
+        .jurisdiction = gbx_jurisdiction_name(gbx_config_jurisdiction(cfg)),
     };
     if (rc == GBX_OK)
         rc = gbx_control_new(&cop, &control);
@@ -919,11 +1241,12 @@ int main(int argc, char **argv)
         .out = done,
         .commit_max_delay_ms =
             (unsigned)gbx_config_int(cfg, GBX_SETTING_LIMITS_COMMIT_MAX_DELAY_MS),
+        .metrics = metrics,
     };
     if (rc == GBX_OK)
         rc = gbx_writer_start(&wo, &writer);
     if (rc != GBX_OK) {
-        fprintf(stderr, "gbxd: cannot start the pipeline: %s\n", gbx_err_name(rc));
+        s_fatal("cannot start the pipeline: %s", gbx_err_name(rc));
         goto out;
     }
 
@@ -938,12 +1261,12 @@ int main(int argc, char **argv)
 
     char phash[2 * GBX_HASH_BYTES + 1];
     sodium_bin2hex(phash, sizeof phash, gbx_policy_hash(policy), GBX_HASH_BYTES);
-    fprintf(stderr,
-            "GBX-START node=%s adapter=%s control=%s audit_feed=%s config=%s data=%s "
+    gbx_log(GBX_LOG_INFO, "GBX-START",
+            "node=%s version=%s adapter=%s control=%s audit_feed=%s metrics=%s config=%s data=%s "
             "verify_threads=%zu policy=%s policy_version=\"%s\" policy_hash=%s policy_rules=%zu "
-            "audit_records=%llu key_changes=%u\n",
-            node_id, endpoint, ctl_ep, feed_path, path, data_dir, nthreads, policy_path,
-            gbx_policy_version(policy), phash, gbx_policy_rule_count(policy),
+            "audit_records=%llu key_changes=%u",
+            node_id, GBX_VERSION, endpoint, ctl_ep, feed_path, metrics_addr, path, data_dir,
+            nthreads, policy_path, gbx_policy_version(policy), phash, gbx_policy_rule_count(policy),
             (unsigned long long)gbx_trail_size(gbx_store_trail(store)), key_changes);
     printf("gbxd: node %s listening for adapters on %s\n", node_id, endpoint);
     fflush(stdout);
@@ -958,7 +1281,7 @@ int main(int argc, char **argv)
                                    {ctl_sock, 0, ZMQ_POLLIN, 0}};
         int r = zmq_poll(items, 3, S_TICK_MS);
         if (r < 0 && errno != EINTR) {
-            fprintf(stderr, "gbxd: zmq_poll: %s\n", zmq_strerror(errno));
+            s_fatal("zmq_poll: %s", zmq_strerror(errno));
             code = 1;
             break;
         }
@@ -979,13 +1302,18 @@ int main(int argc, char **argv)
             if (h == 1)
                 break;
             if (h < 0) {
-                fprintf(stderr, "gbxd: receive: %s\n", zmq_strerror(errno));
+                s_fatal("receive: %s", zmq_strerror(errno));
                 code = 1;
                 goto stop;
             }
         }
         gbx_feed_pump(feed, 1024);
         uint64_t now = s_mono_ms();
+        gbx_metrics_set(metrics, GBX_MG_LOOP_MS, now);
+        if (now >= d.next_second) {
+            s_second(&d, now);
+            d.next_second = now + 1000;
+        }
         if (now >= next_tick) {
             gbx_dispatch_tick(dispatch);
             s_checkpoint_tick(&d, s_wall_ms());
@@ -994,14 +1322,15 @@ int main(int argc, char **argv)
                 /* what was written since the last good fsync may be gone:
                    only a restart's recovery knows; answers already say
                    STORE_FAILED */
-                fprintf(stderr, "GBX-FATAL store=broken reason=fsync-failed action=stop\n");
+                gbx_metrics_set(d.metrics, GBX_MG_STORE_BROKEN, 1);
+                gbx_log(GBX_LOG_ERROR, "GBX-FATAL", "store=broken reason=fsync-failed action=stop");
                 code = 1;
                 break;
             }
         }
     }
     if (s_stop_sig)
-        fprintf(stderr, "GBX-STOP signal=%d\n", (int)s_stop_sig);
+        gbx_log(GBX_LOG_INFO, "GBX-STOP", "signal=%d", (int)s_stop_sig);
 stop:
     /* finish what is in the pipeline: every accepted message gets its answer
        if its session is still there; no new delivery starts */
@@ -1016,6 +1345,7 @@ stop:
             break; /* nothing moves any more */
         s_done(&d);
     }
+    gbx_control_stop(control); /* its query threads post to done */
     /* a last checkpoint, so that the trail a stopped node leaves is signed
        to its end */
     gbx_job_t *last_cp = gbx_job_new(GBX_JOB_CHECKPOINT);
@@ -1028,6 +1358,8 @@ stop:
         s_done(&d);
 
 out:
+    gbx_httpd_stop(&httpd); /* first: it reads the metrics */
+    gbx_control_stop(control);
     gbx_verifier_stop(&verifier);
     gbx_writer_stop(&writer);
     gbx_dispatch_destroy(&dispatch);
@@ -1052,6 +1384,8 @@ out:
     gbx_ingress_destroy(&ing);
     gbx_policy_destroy(&policy);
     gbx_store_destroy(&store);
+    gbx_metrics_destroy(&metrics);
+    free(oldest_from);
     gbx_identity_destroy(&node);
     gbx_config_destroy(&cfg);
     free(path);

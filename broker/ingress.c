@@ -4,6 +4,7 @@
 #include "ingress.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,8 @@ struct gbx_ingress {
     s_pending_t *pending; /* the group's new messages (uthash) */
     s_count_t *counts;    /* the group's policy counters (uthash), written at seal */
     gbx_batch_t *batch;   /* the group's, while a decision reads counters */
+    int draining;         /* the writer's: new messages get DRAINING */
+    _Atomic int disk_low; /* any thread's: new messages get RETRY_LATER */
 };
 
 struct gbx_checker {
@@ -249,6 +252,30 @@ void gbx_ingress_queue_depth(const gbx_ingress_t *self, const char *dest, uint64
         *messages = q ? q->messages : 0;
     if (bytes)
         *bytes = q ? q->bytes : 0;
+}
+
+gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t bytes)
+{
+    if (!self || !dest)
+        return GBX_E_ARG;
+    s_queue_t *q = s_queue_get(self, dest, strlen(dest));
+    if (!q)
+        return GBX_E_NOMEM;
+    q->messages++;
+    q->bytes += bytes;
+    return GBX_OK;
+}
+
+void gbx_ingress_set_draining(gbx_ingress_t *self, int on)
+{
+    if (self)
+        self->draining = on ? 1 : 0;
+}
+
+void gbx_ingress_set_disk_low(gbx_ingress_t *self, int low)
+{
+    if (self)
+        atomic_store_explicit(&self->disk_low, low ? 1 : 0, memory_order_relaxed);
 }
 
 gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t bytes)
@@ -602,6 +629,16 @@ static gbx_err_t s_decide(gbx_ingress_t *self, gbx_submission_t *s, gbx_batch_t 
         s->receipt_len = old_len;
         return GBX_E_DUPLICATE;
     }
+    /* the node takes no new message while it drains or is short of disk
+       (a duplicate, above, still gets its receipt: nothing is written) */
+    if (self->draining) {
+        s->detail = "the node is draining for maintenance";
+        return GBX_E_DRAINING;
+    }
+    if (atomic_load_explicit(&self->disk_low, memory_order_relaxed)) {
+        s->detail = "the node is short of disk space";
+        return GBX_E_RETRY_LATER;
+    }
     /* step 14: destination: an agency this node serves (the peer link to
        the other side's node is the federation issue; until then a message
        for an agency of another node would wait forever) */
@@ -676,6 +713,7 @@ static gbx_err_t s_put_message(gbx_ingress_t *self, gbx_submission_t *s, gbx_bat
     e.size = s->size;
     e.payload = gbx_frame_payload_size(s->frame);
     e.expires_at_ms = h->expires_at_ms;
+    e.accepted_ms = s->now;
     snprintf(e.from, sizeof e.from, "%s", h->from_agency);
     memcpy(e.message_id, s->msg_id, GBX_MSG_ID_BYTES);
     int held = s->outcome == GBX_OUTCOME_HOLD;
@@ -870,8 +908,9 @@ gbx_err_t gbx_ingress_finish(gbx_ingress_t *self, gbx_submission_t *s, gbx_err_t
     if (decision == GBX_OK && !dup) {
         s->result.held = s->outcome == GBX_OUTCOME_HOLD;
         s->result.seq = s->seq;
-        snprintf(s->result.dest, sizeof s->result.dest, "%s",
-                 gbx_envelope_header(s_env(s))->to_agency);
+        const gbx_header_t *h = gbx_envelope_header(s_env(s));
+        snprintf(s->result.dest, sizeof s->result.dest, "%s", h->to_agency);
+        s->result.data_class = (int)h->data_class;
     }
     if (erc != GBX_OK) {
         free(*reply);

@@ -149,6 +149,7 @@ typedef struct {
     uint64_t seq;              /* the stored message's sequence (Accepted, new) */
     char dest[GBX_ID_MAX + 1]; /* to_agency (Accepted, new), else "" */
     int held;                  /* stored held for an approver, not queued */
+    int data_class;            /* the header's (Accepted, new) */
 } gbx_ingress_result_t;
 
 /*  Counters since gbx_ingress_new. */
@@ -302,6 +303,19 @@ void gbx_ingress_queue_depth(const gbx_ingress_t *self, const char *dest, uint64
     never go below 0. GBX_E_ARG for NULL arguments, GBX_E_STATE if DEST has
     no queued entry (the call is then ignored). */
 gbx_err_t gbx_ingress_dequeued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
+
+/*  An entry of BYTES stored bytes joined DEST's queue other than by
+    admission (an operator's replay of a dead letter): the writer calls it
+    after the commit returned GBX_OK. GBX_E_NOMEM, GBX_E_ARG. */
+gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t bytes);
+/*  Draining (ON 1): from the next admission on, every new message is
+    refused DRAINING (a duplicate still gets its receipt). The writer's
+    thread only (a DRAIN job), so the audit record of the switch orders it
+    exactly among the messages. */
+void gbx_ingress_set_draining(gbx_ingress_t *self, int on);
+/*  Short of disk (LOW 1): new messages are refused RETRY_LATER until it is
+    cleared. Any thread (gbxd's loop checks the free space). */
+void gbx_ingress_set_disk_low(gbx_ingress_t *self, int low);
 
 /*  The dedupe key of (FROM, MESSAGE_ID): FROM's bytes, 0x00, the 16 id
     bytes, into OUT (room for GBX_ID_MAX + 1 + GBX_MSG_ID_BYTES); *len its

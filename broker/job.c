@@ -95,6 +95,21 @@ gbx_err_t gbx_job_apply(gbx_job_t *job, gbx_store_t *st, gbx_batch_t *batch, uin
         job->rc = gbx_queue_refuse(st, batch, job->dest, job->seq, now, &job->reason, job->by,
                                    job->comment, &job->entry);
         break;
+    case GBX_JOB_REPLAY:
+        job->rc = gbx_queue_replay(st, batch, job->dest, job->seq, now, job->by, &job->entry);
+        break;
+    case GBX_JOB_PURGE:
+        job->rc = gbx_queue_purge(st, batch, job->dest, job->seq, now, job->by, &job->entry);
+        break;
+    case GBX_JOB_DENIED: {
+        gbx_audit_t a;
+        gbx_audit_begin(&a, "CONTROL_REFUSED", now);
+        gbx_audit_str(&a, "operator", job->by[0] ? job->by : "-");
+        gbx_audit_str(&a, "role", job->dest[0] ? job->dest : "-");
+        gbx_audit_str(&a, "cmd", job->comment ? job->comment : "-");
+        job->rc = gbx_audit_put(batch, &a);
+        break;
+    }
     case GBX_JOB_CHECKPOINT:
         gbx_batch_checkpoint(batch);
         job->rc = GBX_OK;

@@ -41,8 +41,18 @@ typedef enum {
     GBX_JOB_CHECKPOINT, /* sign a checkpoint of the audit trail (gbxd's timer) */
     GBX_JOB_PRUNE,      /* gbx_trail_prune up to job->seq records, audited
                            with job->by; job->count: records deleted */
-    GBX_JOB_COSIGN      /* store the countersignatures of job->checkpoint,
+    GBX_JOB_COSIGN,     /* store the countersignatures of job->checkpoint,
                            audited with job->by */
+    GBX_JOB_REPLAY,     /* gbx_queue_replay: an operator queues a dead letter again */
+    GBX_JOB_PURGE,      /* gbx_queue_purge: an operator deletes a dead letter */
+    GBX_JOB_DRAIN,      /* job->seq 1: the node stops taking new messages
+                           (DRAINING), 0: takes them again; audited with
+                           job->by (the writer's, like POLICY) */
+    GBX_JOB_DENIED,     /* audit CONTROL_REFUSED: operator job->by (role in
+                           job->dest) was refused command job->comment */
+    GBX_JOB_QUERY       /* never at the writer: an operator's read-only query
+                           answered by a worker thread (broker/control.h);
+                           job->reply is the answer's JSON text */
 } gbx_job_kind_t;
 
 typedef struct gbx_job {
@@ -53,7 +63,8 @@ typedef struct gbx_job {
     /* SUBMIT: the received parts after the routing id (owned) */
     zmq_msg_t *msgs;
     size_t nmsgs;
-    size_t wire_bytes; /* their total size */
+    size_t wire_bytes;    /* their total size */
+    uint64_t received_ns; /* monotonic, when the loop read it (accept latency) */
     gbx_submission_t sub;
     uint8_t *reply; /* part 1 of the answer, set by the writer */
     size_t reply_len;
@@ -91,7 +102,8 @@ gbx_job_t *gbx_job_new(gbx_job_kind_t kind);
 /*  Frees JOB and everything it owns (messages closed). NULL-safe. */
 void gbx_job_free(gbx_job_t *job);
 /*  A delivery job's queue operation (MARK gbx_queue_mark, UNMARK, ACK,
-    EXPIRE, DEADLETTER, FORGET, RELEASE, REFUSE: broker/queue.h), or an
+    EXPIRE, DEADLETTER, FORGET, RELEASE, REFUSE, REPLAY, PURGE:
+    broker/queue.h), or an
     audit trail operation (CHECKPOINT, PRUNE, COSIGN: broker/trail.h) into
     BATCH at time NOW,
     atomic on its own: a save point takes back what a failed operation

@@ -46,7 +46,8 @@ void gbx_qentry_encode(const gbx_qentry_t *e, uint8_t out[GBX_QENTRY_MAX], size_
     out[32] = (uint8_t)fl;
     memcpy(out + 33, e->from, fl);
     memcpy(out + 33 + fl, e->message_id, GBX_MSG_ID_BYTES);
-    *len = 33 + fl + GBX_MSG_ID_BYTES;
+    s_be64(out + 33 + fl + GBX_MSG_ID_BYTES, e->accepted_ms);
+    *len = 33 + fl + GBX_MSG_ID_BYTES + 8;
 }
 
 gbx_err_t gbx_qentry_decode(const uint8_t *v, size_t len, gbx_qentry_t *out)
@@ -61,7 +62,9 @@ gbx_err_t gbx_qentry_decode(const uint8_t *v, size_t len, gbx_qentry_t *out)
     if (len < 33)
         return GBX_E_STATE;
     size_t fl = v[32];
-    if (fl > GBX_ID_MAX || len != 33 + fl + GBX_MSG_ID_BYTES)
+    /* without accepted_ms: an entry written before it was added */
+    if (fl > GBX_ID_MAX ||
+        (len != 33 + fl + GBX_MSG_ID_BYTES && len != 33 + fl + GBX_MSG_ID_BYTES + 8))
         return GBX_E_STATE;
     out->size = s_get64(v);
     out->payload = s_get64(v + 8);
@@ -71,6 +74,8 @@ gbx_err_t gbx_qentry_decode(const uint8_t *v, size_t len, gbx_qentry_t *out)
     memcpy(out->from, v + 33, fl);
     out->from[fl] = '\0';
     memcpy(out->message_id, v + 33 + fl, GBX_MSG_ID_BYTES);
+    if (len == 33 + fl + GBX_MSG_ID_BYTES + 8)
+        out->accepted_ms = s_get64(v + 33 + fl + GBX_MSG_ID_BYTES);
     return GBX_OK;
 }
 
@@ -409,6 +414,32 @@ gbx_err_t gbx_queue_replay(gbx_store_t *store, gbx_batch_t *batch, const char *d
     if (rc == GBX_OK) {
         gbx_audit_t a;
         s_audit(&a, "REPLAYED", at_ms, dest, seq, &cur);
+        gbx_audit_str(&a, "by", by);
+        rc = gbx_audit_put(batch, &a);
+    }
+    if (rc == GBX_OK && e)
+        *e = cur;
+    return rc;
+}
+
+gbx_err_t gbx_queue_purge(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                          uint64_t at_ms, const char *by, gbx_qentry_t *e)
+{
+    uint8_t key[GBX_QUEUE_KEY_MAX];
+    size_t klen = 0;
+    gbx_qentry_t cur;
+    gbx_err_t rc = s_load(batch, GBX_KS_DLQ, dest, seq, key, &klen, &cur);
+    if (rc != GBX_OK)
+        return rc;
+    uint8_t skey[GBX_STORE_SEQ_KEY_BYTES];
+    gbx_store_seq_key(seq, skey);
+    rc = gbx_batch_delete(batch, GBX_KS_DLQ, key, klen);
+    if (rc == GBX_OK)
+        rc = gbx_batch_delete(batch, GBX_KS_MESSAGES, skey, sizeof skey);
+    if (rc == GBX_OK) {
+        gbx_audit_t a;
+        s_audit(&a, "PURGED", at_ms, dest, seq, &cur);
+        gbx_audit_u64(&a, "attempts", cur.attempts);
         gbx_audit_str(&a, "by", by);
         rc = gbx_audit_put(batch, &a);
     }

@@ -25,6 +25,8 @@
         be32 attempts      deliveries since it was accepted or replayed
         u8   n, n bytes    from_agency
         16 bytes           message_id
+        be64 accepted_ms   when the node accepted it (absent in entries
+                           written before it was added: 0)
     An 8-byte value (written before this format) is a size alone.
 
     Due keys (the "expiry" keyspace): be64 at_ms || be64 seq || kind, so a
@@ -58,7 +60,7 @@
 #include "gbx/identity.h"
 #include "store.h"
 
-#define GBX_QENTRY_MAX         (8 + 8 + 8 + 4 + 4 + 1 + GBX_ID_MAX + GBX_MSG_ID_BYTES)
+#define GBX_QENTRY_MAX         (8 + 8 + 8 + 4 + 4 + 1 + GBX_ID_MAX + GBX_MSG_ID_BYTES + 8)
 #define GBX_DUE_KEY_LEN        17u
 #define GBX_QUEUE_KEY_MAX      (GBX_STORE_DEST_MAX + 1 + GBX_STORE_SEQ_KEY_BYTES)
 #define GBX_DELIVERY_SEQ_SHIFT 16u
@@ -72,6 +74,7 @@ typedef struct {
     uint32_t attempts;
     char from[GBX_ID_MAX + 1];
     uint8_t message_id[GBX_MSG_ID_BYTES];
+    uint64_t accepted_ms; /* 0: unknown (an older entry) */
 } gbx_qentry_t;
 
 typedef enum { GBX_DUE_EXPIRE = 'Q', GBX_DUE_DEDUPE = 'D', GBX_DUE_HOLD = 'H' } gbx_due_kind_t;
@@ -151,6 +154,11 @@ gbx_err_t gbx_queue_deadletter(gbx_store_t *store, gbx_batch_t *batch, const cha
     nothing added); audit REPLAYED with BY (the operator). */
 gbx_err_t gbx_queue_replay(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
                            uint64_t at_ms, const char *by, gbx_qentry_t *e);
+/*  dead-lettered -> gone: the dlq entry and the message are deleted (its
+    dedupe record stays, so a resubmission is still a duplicate); audit
+    PURGED with BY (the operator). */
+gbx_err_t gbx_queue_purge(gbx_store_t *store, gbx_batch_t *batch, const char *dest, uint64_t seq,
+                          uint64_t at_ms, const char *by, gbx_qentry_t *e);
 /*  Deletes the due key KEY (of kind GBX_DUE_DEDUPE) and the dedupe record
     it names (VAL, VLEN). No audit record: forgetting an id is not an event
     of a message's life. */

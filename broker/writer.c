@@ -118,6 +118,35 @@ static gbx_err_t s_policy(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch
     return GBX_OK;
 }
 
+/*  Draining on (job->seq 1) or off: the ingress refuses new messages from
+    the next admission on; audited with who asked. */
+static gbx_err_t s_drain(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch, uint64_t now)
+{
+    gbx_audit_t a;
+    gbx_audit_begin(&a, job->seq ? "NODE_DRAINING" : "NODE_RESUMED", now);
+    gbx_audit_str(&a, "by", job->by[0] ? job->by : "-");
+    gbx_batch_mark(batch);
+    gbx_err_t rc = gbx_audit_put(batch, &a);
+    if (rc != GBX_OK) {
+        (void)gbx_batch_rollback(batch);
+        return rc;
+    }
+    gbx_ingress_set_draining(self->o.ingress, job->seq != 0);
+    return GBX_OK;
+}
+
+/*  The queues' depth as the ingress counts them, for metrics and gbxctl. */
+static void s_publish_depths(gbx_writer_t *self)
+{
+    gbx_metrics_t *m = self->o.metrics;
+    for (size_t i = 0; i < gbx_metrics_agency_count(m); i++) {
+        uint64_t msgs = 0, bytes = 0;
+        gbx_ingress_queue_depth(self->o.ingress, gbx_metrics_agency_id(m, i), &msgs, &bytes);
+        gbx_metrics_agency_set(m, (int)i, GBX_MA_QUEUE_MESSAGES, msgs);
+        gbx_metrics_agency_set(m, (int)i, GBX_MA_QUEUE_BYTES, bytes);
+    }
+}
+
 /*  Applies and writes (not yet synced) the N jobs of one group, builds the
     answers as if the sync will succeed, and passes the group to the
     syncer. Runs while the syncer waits for the previous group's fsync. */
@@ -132,6 +161,8 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             jobs[i]->rc = gbx_ingress_admit(self->o.ingress, &jobs[i]->sub, batch);
         else if (jobs[i]->kind == GBX_JOB_POLICY)
             jobs[i]->rc = s_policy(self, jobs[i], batch, now);
+        else if (jobs[i]->kind == GBX_JOB_DRAIN)
+            jobs[i]->rc = s_drain(self, jobs[i], batch, now);
         else
             gbx_job_apply(jobs[i], self->o.store, batch, now);
     }
@@ -151,8 +182,11 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             gbx_ingress_finish(self->o.ingress, &job->sub, commit, &job->reply, &job->reply_len);
         else if (commit == GBX_OK && job->rc == GBX_OK && s_dequeues(job))
             gbx_ingress_dequeued(self->o.ingress, job->dest, job->entry.size);
+        else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_REPLAY)
+            (void)gbx_ingress_enqueued(self->o.ingress, job->dest, job->entry.size);
     }
     gbx_ingress_group_end(self->o.ingress);
+    s_publish_depths(self);
 
     pthread_mutex_lock(&self->stats_mx);
     self->st.groups++;
@@ -222,6 +256,7 @@ static void *s_sync_run(void *arg)
         self->st.syncs++;
         self->st.sync_ns += t1 - t0;
         pthread_mutex_unlock(&self->stats_mx);
+        gbx_metrics_observe(self->o.metrics, GBX_MH_FSYNC, t1 - t0);
         for (size_t i = 0; i < n; i++) {
             s_group_t *g = items[i];
             if (rc != GBX_OK)
@@ -239,6 +274,7 @@ static void *s_run(void *arg)
 {
     gbx_writer_t *self = arg;
     size_t max = self->o.max_group;
+    s_publish_depths(self); /* as the ingress counted them at its start */
     for (;;) {
         size_t n = gbx_chan_take(self->o.in, (void **)self->group, max, 1000);
         if (n == 0) {

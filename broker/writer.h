@@ -44,6 +44,7 @@
 #include "chan.h"
 #include "gbx/err.h"
 #include "ingress.h"
+#include "metrics.h"
 #include "store.h"
 
 typedef uint64_t (*gbx_writer_clock_fn)(void *arg);
@@ -57,6 +58,8 @@ typedef struct {
     unsigned commit_max_delay_ms;
     gbx_writer_clock_fn clock; /* NULL = CLOCK_REALTIME, ms */
     void *clock_arg;
+    gbx_metrics_t *metrics; /* optional: the syncer observes each fsync, the
+                               writer sets the queues' depth after each group */
 } gbx_writer_opts_t;
 
 typedef struct {

@@ -558,9 +558,11 @@ static int s_edit_config(const char *cfg, int port, const s_e2e_opts_t *o)
     char *text = s_slurp(cfg);
     if (!text)
         return -1;
-    const char *old = "  adapter: tcp://127.0.0.1:7400\nlimits:\n";
-    char *at = strstr(text, old);
-    if (!at) {
+    /* the listen section's adapter line up to the limits section: the
+       adapter moves to PORT, the metrics endpoint is off */
+    char *at = strstr(text, "  adapter: tcp://127.0.0.1:7400\n");
+    char *lim = at ? strstr(at, "limits:\n") : NULL;
+    if (!lim) {
         free(text);
         return -1;
     }
@@ -569,9 +571,9 @@ static int s_edit_config(const char *cfg, int port, const s_e2e_opts_t *o)
     int rc = f ? 0 : -1;
     if (f) {
         fprintf(f,
-                "%.*s  adapter: tcp://127.0.0.1:%d\nlimits:\n  inflight_window: %zu\n"
-                "  queue_max_messages: %zu\n%s",
-                (int)(at - text), text, port, o->window, qmax, at + strlen(old));
+                "%.*s  adapter: tcp://127.0.0.1:%d\n  metrics: off\nlimits:\n"
+                "  inflight_window: %zu\n  queue_max_messages: %zu\n%s",
+                (int)(at - text), text, port, o->window, qmax, lim + strlen("limits:\n"));
         rc = fclose(f) == 0 ? 0 : -1;
     }
     free(text);

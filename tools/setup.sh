@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config ca-certificates
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev librocksdb-dev
-  libfyaml-dev libcmocka-dev uthash-dev libjansson-dev
+  libfyaml-dev libcmocka-dev uthash-dev libjansson-dev libmicrohttpd-dev
   python3 python3-nacl python3-protobuf protobuf-compiler
 )
 

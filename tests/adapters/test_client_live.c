@@ -65,12 +65,12 @@ static void s_set_port(s_lv_t *lv)
     size_t len = 0;
     char *text = (char *)tu_read_file(lv->cfg, &len);
     assert_non_null(text);
-    const char *old = "adapter: tcp://127.0.0.1:7400\n";
+    const char *old = "adapter: tcp://127.0.0.1:7400\n  metrics: 127.0.0.1:9400";
     char *at = strstr(text, old);
     assert_non_null(at);
     char *out = NULL;
-    assert_true(asprintf(&out, "%.*sadapter: %s\n%s", (int)(at - text), text, lv->endpoint,
-                         at + strlen(old)) > 0);
+    assert_true(asprintf(&out, "%.*sadapter: %s\n  metrics: off%s", (int)(at - text), text,
+                         lv->endpoint, at + strlen(old)) > 0);
     assert_int_equal(tu_write_file(lv->cfg, out, strlen(out), 0600), 0);
     free(out);
     free(text);

@@ -40,6 +40,12 @@ void tb_gbxd_home(tb_gbxd_t *g, const char *gbxd, const char *home, const char *
     assert_true(asprintf(&port, "adapter: %s\n", g->endpoint) > 0);
     tb_gbxd_edit(g, "adapter: tcp://127.0.0.1:7400\n", port);
     free(port);
+    g->metrics_port = tu_free_port();
+    assert_true(g->metrics_port > 0 && g->metrics_port != g->port);
+    char *metrics = NULL;
+    assert_true(asprintf(&metrics, "metrics: 127.0.0.1:%d", g->metrics_port) > 0);
+    tb_gbxd_edit(g, "metrics: 127.0.0.1:9400", metrics);
+    free(metrics);
 }
 
 void tb_gbxd_edit(tb_gbxd_t *g, const char *from, const char *to)

@@ -27,6 +27,7 @@ typedef struct {
     char *text;        /* CONFIG as tb_gbxd_home or tb_gbxd_edit last wrote it */
     char *log;         /* gbxd's stderr, appended to; NULL: the test's */
     int port;          /* listen.adapter, on 127.0.0.1 */
+    int metrics_port;  /* listen.metrics, on 127.0.0.1 */
     char endpoint[64]; /* "tcp://127.0.0.1:PORT" */
     pid_t pid;         /* the running gbxd; 0 when none */
 } tb_gbxd_t;

@@ -10,11 +10,13 @@
     Codec cases:
       qentry_roundtrip   table: typical, empty from, max-length from (64
                          bytes), all-ones numbers; encode -> decode is the
-                         identity, length = 33 + strlen(from) + 16 and at
+                         identity, length = 33 + strlen(from) + 16 + 8 and at
                          most GBX_QENTRY_MAX (FAILS at the time of writing:
                          GBX_QENTRY_MAX leaves out expires_at_ms, 105 < 113)
       qentry_legacy      an 8-byte value is a size alone: payload = size,
-                         expires = UINT64_MAX, deliveries = attempts = 0
+                         expires = UINT64_MAX, deliveries = attempts = 0;
+                         an entry written before accepted_ms (8 bytes
+                         shorter) decodes with accepted_ms 0
       qentry_malformed   table: empty, 7, 9, 32 bytes, one short, one
                          trailing, from length 65 (> GBX_ID_MAX), from length
                          larger than the value -> GBX_E_STATE
@@ -129,6 +131,7 @@ static void s_entry_equal(const gbx_qentry_t *a, const gbx_qentry_t *b)
     assert_int_equal(a->attempts, b->attempts);
     assert_string_equal(a->from, b->from);
     assert_memory_equal(a->message_id, b->message_id, GBX_MSG_ID_BYTES);
+    assert_int_equal(a->accepted_ms, b->accepted_ms);
 }
 
 static void s_commit(s_fix_t *fx, gbx_batch_t **b)
@@ -310,6 +313,7 @@ static void test_qentry_roundtrip(void **state)
         e.expires_at_ms = cases[i].n64 - 1;
         e.deliveries = cases[i].n32;
         e.attempts = cases[i].n32 / 2;
+        e.accepted_ms = cases[i].n64 ^ 0x1234;
         snprintf(e.from, sizeof e.from, "%s", cases[i].from);
         for (unsigned k = 0; k < GBX_MSG_ID_BYTES; k++)
             e.message_id[k] = (uint8_t)(i * 31 + k);
@@ -319,7 +323,7 @@ static void test_qentry_roundtrip(void **state)
         uint8_t buf[GBX_QENTRY_MAX + 64];
         size_t len = 0;
         gbx_qentry_encode(&e, buf, &len);
-        if (len != 33 + strlen(cases[i].from) + GBX_MSG_ID_BYTES)
+        if (len != 33 + strlen(cases[i].from) + GBX_MSG_ID_BYTES + 8)
             fail_msg("case \"%s\": length %zu", cases[i].name, len);
         assert_case_rc(cases[i].name, gbx_qentry_decode(buf, len, &d), GBX_OK);
         s_entry_equal(&e, &d);
@@ -346,6 +350,20 @@ static void test_qentry_legacy(void **state)
     assert_int_equal(d.deliveries, 0);
     assert_int_equal(d.attempts, 0);
     assert_string_equal(d.from, "");
+
+    /* the format before accepted_ms: the same fields, 8 bytes shorter */
+    gbx_qentry_t e;
+    memset(&e, 0, sizeof e);
+    e.size = 100;
+    e.accepted_ms = 1796421974000ull;
+    snprintf(e.from, sizeof e.from, "hk.kiosk");
+    uint8_t buf[GBX_QENTRY_MAX];
+    size_t len = 0;
+    gbx_qentry_encode(&e, buf, &len);
+    assert_rc(gbx_qentry_decode(buf, len - 8, &d), GBX_OK);
+    assert_int_equal(d.size, 100);
+    assert_string_equal(d.from, "hk.kiosk");
+    assert_int_equal(d.accepted_ms, 0);
 }
 
 static void test_qentry_malformed(void **state)

@@ -87,7 +87,7 @@ for _ in $(seq 1 100); do grep -q GBX-START "$dir/gbxd.log" && break; sleep 0.05
 stop_gbxd
 cfg="$dir/gbxd.yaml"
 "$keygen" -d "$dir/keys" peer-2 >/dev/null
-sed -i "s#tcp://127.0.0.1:7400#tcp://127.0.0.1:$port#" "$cfg"
+sed -i -e "s#tcp://127.0.0.1:7400#tcp://127.0.0.1:$port#" -e "s#metrics: 127.0.0.1:9400#metrics: off#" "$cfg"
 sed -i 's#^    - {id: demo-1, jurisdiction: HK, pub: keys/demo-1.pub}$#&\n    - {id: peer-2, jurisdiction: GD, pub: keys/peer-2.pub}#' "$cfg"
 grep -q 'id: peer-2' "$cfg" || fail "could not add peer-2 to the registry"
 printf 'audit:\n  checkpoint_records: 10\n  checkpoint_interval_ms: 1s\n' >>"$cfg"

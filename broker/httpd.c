@@ -1,0 +1,170 @@
+/*  httpd.c: owns the monitoring endpoint's HTTP server (httpd.h). */
+#include "httpd.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+struct gbx_httpd {
+    struct MHD_Daemon *mhd;
+    gbx_metrics_t *metrics;
+};
+
+static uint64_t s_ms(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*  Queues STATUS with BODY (taken over: freed by libmicrohttpd). */
+static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                               const char *type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result s_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    char *body = strdup(text);
+    return body ? s_reply(c, status, body, strlen(body), "text/plain; charset=utf-8")
+                : s_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0, "text/plain");
+}
+
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload,
+                                size_t *upload_len, void **state)
+{
+    (void)version;
+    (void)upload;
+    gbx_httpd_t *self = cls;
+    if (!*state) { /* the first call only sees the headers */
+        *state = self;
+        return MHD_YES;
+    }
+    if (*upload_len) { /* a body: not wanted */
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return s_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+    if (strcmp(url, "/metrics") == 0) {
+        char *text = NULL;
+        size_t len = 0;
+        if (gbx_metrics_render(self->metrics, s_ms(CLOCK_REALTIME), s_ms(CLOCK_MONOTONIC), &text,
+                               &len) != GBX_OK)
+            return s_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return s_reply(c, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+        gbx_health_t h;
+        gbx_metrics_health(self->metrics, s_ms(CLOCK_MONOTONIC), &h);
+        int ready = url[1] == 'r';
+        int ok = ready ? h.ready : h.healthy;
+        if (ok)
+            return s_text(c, MHD_HTTP_OK, ready ? "ready\n" : "ok\n");
+        /* /healthz names only what makes it unhealthy */
+        if (!ready) {
+            char only[sizeof h.why] = "";
+            size_t n = 0;
+            for (char *line = h.why; *line;) {
+                char *end = strchr(line, '\n');
+                size_t l = end ? (size_t)(end - line + 1) : strlen(line);
+                if ((strncmp(line, "loop:", 5) == 0 || strncmp(line, "store:", 6) == 0) &&
+                    n + l < sizeof only) {
+                    memcpy(only + n, line, l);
+                    n += l;
+                    only[n] = '\0';
+                }
+                line += l;
+            }
+            return s_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, only);
+        }
+        return s_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, h.why);
+    }
+    return s_text(c, MHD_HTTP_NOT_FOUND, "not found: /metrics, /healthz, /readyz\n");
+}
+
+/*  Splits "HOST:PORT" / "[V6]:PORT" and resolves it. */
+static int s_resolve(const char *addr, struct sockaddr_storage *out, socklen_t *outlen)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr)
+        return -1;
+    char host[256];
+    size_t hlen = (size_t)(colon - addr);
+    if (addr[0] == '[' && hlen >= 2 && addr[hlen - 1] == ']') {
+        addr++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof host)
+        return -1;
+    memcpy(host, addr, hlen);
+    host[hlen] = '\0';
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+        return -1;
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    *outlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+gbx_err_t gbx_httpd_start(const char *addr, gbx_metrics_t *metrics, gbx_httpd_t **out, char *err,
+                          size_t errlen)
+{
+    if (!addr || !metrics || !out)
+        return GBX_E_ARG;
+    struct sockaddr_storage sa;
+    socklen_t salen = 0;
+    memset(&sa, 0, sizeof sa);
+    if (s_resolve(addr, &sa, &salen) != 0) {
+        snprintf(err, errlen, "%s: not an address gbxd can listen on", addr);
+        return GBX_E_ARG;
+    }
+    gbx_httpd_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return GBX_E_NOMEM;
+    self->metrics = metrics;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    errno = 0;
+    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 32u,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (!self->mhd) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr,
+                 errno ? strerror(errno) : "libmicrohttpd refused");
+        free(self);
+        return GBX_E_IO;
+    }
+    *out = self;
+    return GBX_OK;
+}
+
+void gbx_httpd_stop(gbx_httpd_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    MHD_stop_daemon((*self_p)->mhd);
+    free(*self_p);
+    *self_p = NULL;
+}
