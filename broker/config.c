@@ -996,9 +996,20 @@ out:
 
 char *gbx_config_default_path(void)
 {
+    /* the packaged service's home (gbxd --home; StateDirectory in packaging/gbxd.service.in) */
+    static const char system_home[] = "/var/lib/gbx";
     const char *home = getenv("GBX_HOME");
+    struct stat st;
     char *p = NULL;
-    if (asprintf(&p, "%s/gbxd.yaml", home && *home ? home : "./.gbx") < 0)
+    /* a demo node started here wins; then an installed node's (its directory
+       exists even where its files are not readable: the error names the file) */
+    if (!home || !*home) {
+        home = "./.gbx";
+        if (stat("./.gbx/gbxd.yaml", &st) != 0 && stat(system_home, &st) == 0 &&
+            S_ISDIR(st.st_mode))
+            home = system_home;
+    }
+    if (asprintf(&p, "%s/gbxd.yaml", home) < 0)
         return NULL;
     return p;
 }

@@ -154,9 +154,11 @@ typedef enum {
 
 typedef struct gbx_config gbx_config_t;
 
-/*  The config file the operators' tools use without -c:
-    $GBX_HOME/gbxd.yaml, else ./.gbx/gbxd.yaml (gbxd's own default). Malloc'ed;
-    NULL when out of memory. */
+/*  The config file the operators' tools use without -c: $GBX_HOME/gbxd.yaml;
+    else ./.gbx/gbxd.yaml (gbxd's own default) when it exists; else
+    /var/lib/gbx/gbxd.yaml when /var/lib/gbx exists (the packaged service,
+    packaging/gbxd.service.in); else ./.gbx/gbxd.yaml. Malloc'ed; NULL when
+    out of memory. */
 char *gbx_config_default_path(void);
 
 /*  Loads and validates the file at PATH. On GBX_OK the caller owns *out;
