@@ -151,6 +151,8 @@ static const char *s_parse_value(const gbx_config_t *cfg, gbx_setting_t s, const
             return "must be HK or GD";
         break;
     case GBX_SET_ENDPOINT:
+        if (strcmp(text, "off") == 0 && st->def && strcmp(st->def, "off") == 0)
+            break; /* an optional endpoint, not used */
         if (strncmp(text, "tcp://", 6) == 0   ? !s_hostport_valid(text + 6, 1)
             : strncmp(text, "ipc://", 6) == 0 ? text[6] != '/' || !text[7]
                                               : 1)

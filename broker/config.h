@@ -102,6 +102,9 @@ typedef enum {
       "CurveZMQ endpoint for peer brokers across the boundary")                                    \
     X(LISTEN_CONTROL, "listen.control", PATH, "gbxd.ctl", 0, 0, 0,                                 \
       "unix socket of the operator control channel (gbxctl)")                                      \
+    X(LISTEN_CONTROL_TCP, "listen.control_tcp", ENDPOINT, "off", 0, 0, 0,                          \
+      "also serve the control channel on this tcp:// endpoint (CURVE, operator keys); off: "       \
+      "the unix socket only")                                                                      \
     X(LISTEN_AUDIT_FEED, "listen.audit_feed", PATH, "audit.sock", 0, 0, 0,                         \
       "unix socket of the live audit feed (gbx-audit tail -f, SIEM subscribers)")                  \
     X(LISTEN_METRICS, "listen.metrics", HOSTPORT, "127.0.0.1:9400", 0, 0, 0,                       \

@@ -2,7 +2,7 @@
     ROUTER socket, and the threads of the pipeline. Implements
     proto/spec/5-adapter.md (sections 2 to 9).
 
-    Usage: gbxd [-c CONFIG] [--home DIR] [-v]
+    Usage: gbxd [-c CONFIG] [--home DIR] [--init] [--log-level LEVEL] [-v]
 
     Without -c the config is DIR/gbxd.yaml, DIR being --home, else $GBX_HOME,
     else ./.gbx; a missing file is created with gbx_config_write_default (a
@@ -104,10 +104,12 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *f)
 {
-    fputs("usage: gbxd [-c CONFIG] [--home DIR] [--log-level LEVEL] [-v]\n"
+    fputs("usage: gbxd [-c CONFIG] [--home DIR] [--init] [--log-level LEVEL] [-v]\n"
           "  -c CONFIG          the configuration file (default: DIR/gbxd.yaml, created if\n"
           "                     missing)\n"
           "  --home DIR         the default directory (default: $GBX_HOME, else ./.gbx)\n"
+          "  --init             create DIR/gbxd.yaml (a demo node, keys, the sample\n"
+          "                     policy) if it is missing, print its path, and exit\n"
           "  --log-level LEVEL  debug, info (default), warn or error\n"
           "  -v                 log every accepted message (--log-level debug)\n",
           f);
@@ -178,7 +180,6 @@ typedef struct {
     const gbx_registry_t *reg;
     const char *node_id;
     uint64_t max_bytes; /* total bytes of parts 0..n */
-    int verbose;
     gbx_chan_t *to_verify, *to_writer, *done;
     gbx_dispatch_t *dispatch;
     int writer_gone;            /* jobs made after the writer stopped are dropped */
@@ -927,12 +928,12 @@ out:
 int main(int argc, char **argv)
 {
     const char *cfg_arg = NULL, *home_arg = NULL;
-    int verbose = 0;
+    int init_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             cfg_arg = argv[++i];
         } else if (strcmp(argv[i], "-v") == 0) {
-            verbose = 1;
+
             gbx_log_set_level(GBX_LOG_DEBUG);
         } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             gbx_log_level_t lvl;
@@ -943,6 +944,8 @@ int main(int argc, char **argv)
             gbx_log_set_level(lvl);
         } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
             home_arg = argv[++i];
+        } else if (strcmp(argv[i], "--init") == 0) {
+            init_only = 1;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             s_usage(stdout);
             return 0;
@@ -984,6 +987,11 @@ int main(int argc, char **argv)
     path = s_config_path(cfg_arg, home_arg);
     if (!path)
         goto out;
+    if (init_only) { /* the configuration exists now: that was all */
+        printf("%s\n", path);
+        code = 0;
+        goto out;
+    }
     errbuf[0] = '\0';
     rc = gbx_config_load(path, &cfg, errbuf, sizeof errbuf);
     if (rc != GBX_OK) {
@@ -1144,6 +1152,13 @@ int main(int argc, char **argv)
         zmq_setsockopt(ctl_sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_bind(ctl_sock, ctl_ep) != 0 || chmod(ctl_path, 0600) != 0) {
         umask(old_umask);
+        /* optionally also over TCP: CURVE with the operators' keys all the same */
+        const char *ctl_tcp = gbx_config_str(cfg, GBX_SETTING_LISTEN_CONTROL_TCP);
+        if (strcmp(ctl_tcp, "off") != 0 && zmq_bind(ctl_sock, ctl_tcp) != 0) {
+            s_fatal("%s: listen.control_tcp: cannot bind %s: %s", path, ctl_tcp,
+                    zmq_strerror(errno));
+            goto out;
+        }
         s_fatal("%s: listen.control: cannot bind %s: %s", path, ctl_ep, zmq_strerror(errno));
         goto out;
     }
@@ -1179,7 +1194,7 @@ int main(int argc, char **argv)
         .reg = reg,
         .node_id = node_id,
         .max_bytes = max_bytes,
-        .verbose = verbose,
+
         .to_verify = to_verify,
         .to_writer = to_writer,
         .done = done,

@@ -36,10 +36,7 @@ expect() { # CODE WHAT
 }
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$gbxd" --home "$dir" 2>"$dir/gbxd.log" &
-pid=$!
-for _ in $(seq 1 100); do [ -f "$dir/gbxd.yaml" ] && break; sleep 0.05; done
-kill -TERM "$pid"; wait "$pid" || true; pid=
+"$gbxd" --home "$dir" --init >/dev/null 2>"$dir/gbxd.log" || fail "gbxd --init"
 sed -i -e "s#tcp://127.0.0.1:7400#tcp://127.0.0.1:$port#" -e "s#metrics: 127.0.0.1:9400#metrics: off#" "$dir/gbxd.yaml"
 "$gbxd" --home "$dir" 2>"$dir/gbxd.log" &
 pid=$!

@@ -13,10 +13,7 @@ fail() { echo "FAIL: $*" >&2; [ -f "$dir/gbxd.log" ] && tail -20 "$dir/gbxd.log"
 
 # a free port: let the kernel pick one
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$gbxd" --home "$dir" 2>"$dir/gbxd.log" &
-pid=$!
-for _ in $(seq 1 100); do [ -f "$dir/gbxd.yaml" ] && break; sleep 0.05; done
-kill -TERM "$pid"; wait "$pid" || true; pid=
+"$gbxd" --home "$dir" --init >/dev/null 2>"$dir/gbxd.log" || fail "gbxd --init"
 sed -i -e "s#tcp://127.0.0.1:7400#tcp://127.0.0.1:$port#" -e "s#metrics: 127.0.0.1:9400#metrics: off#" "$dir/gbxd.yaml"
 "$gbxd" --home "$dir" 2>"$dir/gbxd.log" &
 pid=$!
