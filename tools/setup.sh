@@ -11,7 +11,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev librocksdb-dev
   libfyaml-dev libcmocka-dev uthash-dev libjansson-dev libmicrohttpd-dev
-  python3 python3-nacl python3-protobuf protobuf-compiler
+  python3 python3-nacl python3-protobuf python3-yaml protobuf-compiler
 )
 
 [ "${GBX_VALGRIND:-OFF}" = ON ] && packages+=(valgrind)
