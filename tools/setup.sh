@@ -12,6 +12,7 @@ packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev librocksdb-dev
   libfyaml-dev libcmocka-dev uthash-dev libjansson-dev libmicrohttpd-dev
   python3 python3-nacl python3-protobuf python3-yaml protobuf-compiler
+  dpkg-dev file # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF files
 )
 
 [ "${GBX_VALGRIND:-OFF}" = ON ] && packages+=(valgrind)
