@@ -1048,6 +1048,14 @@ static const char *s_life_state(const char *event)
     return "unknown";
 }
 
+static int s_life_add(void *arg, const uint8_t *rec, size_t len)
+{
+    json_t *life = arg;
+    if (json_array_size(life) < S_LIFE_MAX)
+        json_array_append_new(life, s_record_json(rec, len));
+    return 0; /* on to the end: a replay may come late */
+}
+
 /*  The query thread: reads the trail from its first kept record, keeps
     the records that name the message, and posts the answer. */
 static void *s_query_run(void *arg)
@@ -1056,28 +1064,13 @@ static void *s_query_run(void *arg)
     gbx_control_t *self = q->self;
     char needle[16 + sizeof q->hex];
     snprintf(needle, sizeof needle, "message_id=%s\n", q->hex);
-    size_t nlen = strlen(needle);
     gbx_trail_head_t h;
     gbx_trail_head(gbx_store_trail(self->o.store), &h);
-    gbx_trail_iter_t *it = NULL;
     json_t *life = json_array();
     uint64_t scanned = 0;
-    int stopped = 0;
-    gbx_err_t rc = gbx_trail_iter_new(self->o.store, h.first, &it);
-    const uint8_t *rec;
-    size_t len;
-    while (rc == GBX_OK && gbx_trail_iter_next(it, &rec, &len)) {
-        if ((++scanned & 4095) == 0 && atomic_load(&self->stopping)) {
-            stopped = 1;
-            break;
-        }
-        if (!memmem(rec, len, needle, nlen) || json_array_size(life) >= S_LIFE_MAX)
-            continue;
-        json_array_append_new(life, s_record_json(rec, len));
-    }
-    if (rc == GBX_OK)
-        rc = gbx_trail_iter_error(it);
-    gbx_trail_iter_destroy(&it);
+    gbx_err_t rc = gbx_trail_grep(self->o.store, h.first, needle, strlen(needle), s_life_add, life,
+                                  &self->stopping, &scanned);
+    int stopped = atomic_load(&self->stopping);
     json_t *answer;
     if (rc != GBX_OK || stopped) {
         json_decref(life);

@@ -28,23 +28,10 @@
     memory stays bounded and ZeroMQ's and TCP's buffers push back on
     senders.
 
-    Logs: one line each on stderr with a stable id, metadata only (never a
-    payload byte):
-      GBX-CONFIG-CREATED path=...
-      GBX-START node=... adapter=... control=... audit_feed=... config=...
-                data=... verify_threads=... policy=... policy_version=...
-                policy_hash=... policy_rules=... audit_records=... key_changes=...
-      GBX-POLICY-READ / -LOADED / -REJECTED / -FAILED  (SIGHUP: a reload;
-                                               REJECTED keeps the policy in force)
-      GBX-REJECT reason=... from=...          (every refused submission)
-      GBX-ACCEPT seq=... from=... to=...      (-v only: each new message)
-      GBX-SESSION-OPENED / -CLOSED, GBX-ACK-TIMEOUT, GBX-EXPIRED,
-      GBX-DEAD-LETTERED                        (broker/dispatch.h)
-      GBX-DROP reason=... from=...            (a reply could not be sent)
-      GBX-AUDIT-PRUNE / -COSIGN by=... rc=...  (an operator's audit trail change)
-      GBX-STATS ...                           (at exit: where the time went)
-      GBX-FATAL store=broken ...               (an fsync failed: gbxd stops, exit 1)
-      GBX-STOP signal=... */
+    Logs: one logfmt line per event on stderr (broker/log.h), with a
+    stable id and a level; docs/logging.md lists every id. Metadata only,
+    never a payload byte. Metrics and health: listen.metrics
+    (broker/httpd.h, docs/metrics.md). */
 #include <errno.h>
 #include <stdarg.h>
 #include <malloc.h>
@@ -254,10 +241,14 @@ static void s_dispatch_job(void *arg, gbx_job_t *job)
 static void s_dispatch_log(void *arg, const char *line)
 {
     (void)arg;
-    int warn = strncmp(line, "GBX-ACK-TIMEOUT", 15) == 0 ||
-               strncmp(line, "GBX-DEAD-LETTERED", 17) == 0 || strncmp(line, "GBX-EXPIRED", 11) == 0;
-    int debug = strncmp(line, "GBX-SESSION-", 12) == 0;
-    gbx_log_line(warn ? GBX_LOG_WARN : debug ? GBX_LOG_DEBUG : GBX_LOG_INFO, line);
+    static const char *const warn[] = {"GBX-ACK-TIMEOUT", "GBX-DEAD-LETTERED", "GBX-EXPIRED",
+                                       "GBX-HOLD-TIMEOUT"};
+    gbx_log_level_t level =
+        strncmp(line, "GBX-DELIVER-FAILED", 18) == 0 ? GBX_LOG_ERROR : GBX_LOG_INFO;
+    for (size_t i = 0; i < sizeof warn / sizeof warn[0]; i++)
+        if (strncmp(line, warn[i], strlen(warn[i])) == 0)
+            level = GBX_LOG_WARN;
+    gbx_log_line(level, line);
 }
 
 /*  Answers a message gbxd refuses before the pipeline sees it. */

@@ -488,6 +488,30 @@ int gbx_trail_iter_next(gbx_trail_iter_t *self, const uint8_t **rec, size_t *len
     }
 }
 
+gbx_err_t gbx_trail_grep(gbx_store_t *store, uint64_t from, const void *needle, size_t nlen,
+                         gbx_trail_grep_fn fn, void *arg, const atomic_int *stop, uint64_t *scanned)
+{
+    if (!store || !needle || !nlen || !fn)
+        return GBX_E_ARG;
+    gbx_trail_iter_t *it = NULL;
+    gbx_err_t rc = gbx_trail_iter_new(store, from, &it);
+    uint64_t n = 0;
+    const uint8_t *rec;
+    size_t len;
+    while (rc == GBX_OK && gbx_trail_iter_next(it, &rec, &len)) {
+        if ((++n & 4095) == 0 && stop && atomic_load(stop))
+            break;
+        if (memmem(rec, len, needle, nlen) && fn(arg, rec, len))
+            break;
+    }
+    if (rc == GBX_OK)
+        rc = gbx_trail_iter_error(it);
+    gbx_trail_iter_destroy(&it);
+    if (scanned)
+        *scanned = n;
+    return rc;
+}
+
 gbx_err_t gbx_trail_iter_error(gbx_trail_iter_t *self)
 {
     return self ? gbx_store_iter_error(self->it) : GBX_E_ARG;

@@ -41,6 +41,7 @@
 #ifndef GBX_TRAIL_H
 #define GBX_TRAIL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,6 +113,16 @@ void gbx_trail_iter_destroy(gbx_trail_iter_t **self_p);
     at the end (then gbx_trail_iter_error says whether it was an error). */
 int gbx_trail_iter_next(gbx_trail_iter_t *self, const uint8_t **rec, size_t *len);
 gbx_err_t gbx_trail_iter_error(gbx_trail_iter_t *self);
+/*  Reads the records from FROM to the end and calls FN for each whose text
+    holds NEEDLE (NLEN bytes), with the record (valid during the call); FN
+    returns nonzero to stop. Every 4096 records it looks at *STOP (may be
+    NULL) and stops when it is set (another thread cancels). *SCANNED (may
+    be NULL): records read. A message's life is the records that hold
+    "message_id=<hex>\n" (gbxctl messages show). */
+typedef int (*gbx_trail_grep_fn)(void *arg, const uint8_t *rec, size_t len);
+gbx_err_t gbx_trail_grep(gbx_store_t *store, uint64_t from, const void *needle, size_t nlen,
+                         gbx_trail_grep_fn fn, void *arg, const atomic_int *stop,
+                         uint64_t *scanned);
 /*  A malloc'ed copy of record INDEX (*REC NULL when there is none). */
 gbx_err_t gbx_trail_get(gbx_store_t *store, uint64_t index, uint8_t **rec, size_t *len);
 
