@@ -97,6 +97,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 
 in_root() {
     chroot "$root" env -i PATH=$PATH_IN HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
@@ -289,7 +290,7 @@ systemd-nspawn -q -D "$root" --boot --register=no --keep-unit --console=passive 
 nspawn=$!
 leader=
 for _ in $(seq 1 300); do
-    leader=$(ps -o pid= --ppid "$nspawn" | tr -d ' ' | head -n 1)
+    leader=$(ps -o pid= --ppid "$nspawn" | tr -d ' ' | head -n 1) || true
     [ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ] && break
     leader=
     kill -0 "$nspawn" 2>/dev/null || break

@@ -30,6 +30,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 fail() {
     echo "FAIL: $*" >&2
     [ -f "$work/gbxd.log" ] && tail -20 "$work/gbxd.log" >&2
