@@ -45,9 +45,9 @@ add_custom_target(gbx-man ALL DEPENDS ${GBX_MAN_GZ})
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/ARCHITECTURE.md
               ${PROJECT_SOURCE_DIR}/broker/default-policy.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
-# docs/*.md and docs/ops (alerting rules), whatever is there at install time
+# docs/*.md and docs/ops (alerting rules, dashboard), whatever is there at install time
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs
-        FILES_MATCHING PATTERN "*.md" PATTERN "*.yml" PATTERN "man" EXCLUDE)
+        FILES_MATCHING PATTERN "*.md" PATTERN "*.yml" PATTERN "*.json" PATTERN "man" EXCLUDE)
 
 # libgbx.pc and gbxd.service: @VAR@ filled in with the install-time prefix
 # (relative GNUInstallDirs paths are joined to it; absolute ones kept).
