@@ -532,7 +532,7 @@ static void s_done(s_daemon_t *d)
         if (r->reason != GBX_OK)
             gbx_log(GBX_LOG_WARN, "GBX-REJECT", "reason=%s from=%s", gbx_err_name(r->reason),
                     s_clean(job->sub.auth, c1));
-        else
+        else if (gbx_log_enabled(GBX_LOG_DEBUG))
             gbx_log(GBX_LOG_DEBUG, "GBX-ACCEPT", "seq=%llu duplicate=%d held=%d from=%s to=%s",
                     (unsigned long long)r->seq, r->duplicate, r->held, s_clean(job->sub.auth, c1),
                     s_clean(r->dest, c2));

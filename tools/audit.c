@@ -31,7 +31,8 @@
 static const char s_usage[] =
     "usage: gbx-audit [-c CONFIG | --data DIR --node-key NODE.pub] [--json] COMMAND ...\n"
     "  -c, --config PATH     gbxd's configuration (default $GBX_HOME/gbxd.yaml, else\n"
-    "                        ./.gbx/gbxd.yaml): the data dir, the node and the registry\n"
+    "                        ./.gbx/gbxd.yaml, else the packaged /var/lib/gbx/gbxd.yaml):\n"
+    "                        the data dir, the node and the registry\n"
     "      --data DIR        a node's data dir (a copy will do), with --node-key\n"
     "      --node-key FILE   the node's public key file (<node>.pub)\n"
     "      --json            machine-readable output\n"

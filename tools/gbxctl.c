@@ -538,7 +538,8 @@ static const s_cmd_t s_cmds[] = {
 static const char s_globals[] =
     "global options:\n"
     "  -c, --config PATH   gbxd's configuration (default $GBX_HOME/gbxd.yaml, else\n"
-    "                      ./.gbx/gbxd.yaml): the node's key and listen.control\n"
+    "                      ./.gbx/gbxd.yaml, else the packaged /var/lib/gbx/gbxd.yaml):\n"
+    "                      the node's key and listen.control\n"
     "      --as OPERATOR   who you are (registry.operators; default $GBX_OPERATOR)\n"
     "      --key FILE      your secret key file (default CONFIG_DIR/keys/OPERATOR.secret)\n"
     "      --connect EP    gbxd's control endpoint (default ipc://listen.control; or\n"
