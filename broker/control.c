@@ -17,9 +17,19 @@
 #include "queue.h"
 #include "trail.h"
 
-#define S_LIST_MAX    1000 /* held messages or dead letters listed at most (all are counted) */
-#define S_QUERIES_MAX 2    /* messages.show scans at once */
-#define S_LIFE_MAX    1000 /* records of one message's life answered at most */
+#define S_LIST_MAX    1000  /* held messages or dead letters listed at most (all are counted) */
+#define S_QUERIES_MAX 2     /* messages.show scans at once */
+#define S_LIFE_MAX    1000  /* records of one message's life answered at most */
+#define S_DENIALS     32    /* (operator, command) pairs whose refusals are rate-limited */
+#define S_DENY_MS     10000 /* one CONTROL_REFUSED record per pair per this */
+#define S_DENIED_MAX  16    /* DENIED jobs at the writer at most */
+
+typedef struct {
+    char op[GBX_ID_MAX + 1];
+    char cmd[32];
+    uint64_t last_ms; /* monotonic; 0: free */
+    uint64_t refused; /* since the last record */
+} s_denial_t;
 
 struct gbx_control {
     gbx_control_opts_t o;
@@ -30,6 +40,11 @@ struct gbx_control {
     pthread_cond_t cv;
     int queries;
     atomic_int stopping;
+    /* refused changes on the trail: at most one record per operator and
+       command each S_DENY_MS, carrying how many were refused meanwhile */
+    s_denial_t denials[S_DENIALS];
+    size_t denied_jobs; /* DENIED jobs at the writer */
+    int drain_wanted;   /* what the last drain command asked (0 until one did) */
 };
 
 typedef struct {
@@ -515,8 +530,9 @@ static void s_audit_status(const s_req_t *r)
                       "checkpoint", cp));
 }
 
-/*  Hands JOB (made for request R) to the writer; answered when it is back. */
-static void s_to_writer(const s_req_t *r, gbx_job_t *job)
+/*  Hands JOB (made for request R) to the writer; answered when it is back.
+    0, or -1 when the writer did not take it (JOB freed, R answered BUSY). */
+static int s_to_writer(const s_req_t *r, gbx_job_t *job)
 {
     snprintf(job->by, sizeof job->by, "%s", r->op);
     memcpy(job->ctl_rid, r->rid, r->rid_len);
@@ -525,7 +541,9 @@ static void s_to_writer(const s_req_t *r, gbx_job_t *job)
     if (!r->self->o.writer_job || r->self->o.writer_job(r->self->o.arg, job) != GBX_OK) {
         gbx_job_free(job);
         s_fail(r, "BUSY", "the writer does not take jobs now");
+        return -1;
     }
+    return 0;
 }
 
 static void s_audit_prune(const s_req_t *r)
@@ -567,7 +585,7 @@ static void s_audit_prune(const s_req_t *r)
         return;
     }
     job->seq = to;
-    s_to_writer(r, job);
+    (void)s_to_writer(r, job);
 }
 
 static void s_audit_cosign(const s_req_t *r)
@@ -607,7 +625,7 @@ static void s_audit_cosign(const s_req_t *r)
     }
     job->checkpoint = cp;
     job->seq = cp->size;
-    s_to_writer(r, job);
+    (void)s_to_writer(r, job);
 }
 
 /*  The answer to an audit trail job. */
@@ -640,6 +658,10 @@ static void s_audit_done(gbx_control_t *self, const gbx_job_t *job, json_int_t t
 
 void gbx_control_job_done(gbx_control_t *self, const gbx_job_t *job)
 {
+    if (self && job && job->kind == GBX_JOB_DENIED && self->denied_jobs > 0)
+        self->denied_jobs--;
+    if (self && job && job->kind == GBX_JOB_DRAIN && (job->rc != GBX_OK || job->commit != GBX_OK))
+        self->drain_wanted = job->seq ? 0 : 1; /* it did not happen */
     if (!self || !job || !job->ctl_rid_len)
         return;
     json_int_t tag = (json_int_t)job->ctl_tag;
@@ -831,7 +853,7 @@ static void s_drain(const s_req_t *r)
         return;
     }
     int want = on ? json_is_true(on) : 1;
-    if (want == gbx_metrics_is_draining(r->self->o.metrics, NULL, 0, NULL)) {
+    if (want == r->self->drain_wanted) { /* asked already, even if not yet durable */
         s_fail(r, "ALREADY", want ? "the node is already draining" : "the node is not draining");
         return;
     }
@@ -841,7 +863,8 @@ static void s_drain(const s_req_t *r)
         return;
     }
     job->seq = (uint64_t)want;
-    s_to_writer(r, job);
+    if (s_to_writer(r, job) == 0)
+        r->self->drain_wanted = want;
 }
 
 /* -------------------------------------------------------------------- dlq */
@@ -854,8 +877,9 @@ typedef struct {
     int found;
 } s_dlq_walk_t;
 
-/*  Walks the dead letters (of AGENCY, or all), at most MAX listed (0: no
-    list); *TOTAL (may be NULL) counts them all. */
+/*  Walks the dead letters (of AGENCY, or all): lists the first MAX (w->list),
+    or finds w->want's (every one read until it is found). *TOTAL (may be
+    NULL): how many were read. */
 static gbx_err_t s_each_dlq(gbx_control_t *self, const char *agency, s_dlq_walk_t *w, size_t max,
                             size_t *total)
 {
@@ -873,7 +897,7 @@ static gbx_err_t s_each_dlq(gbx_control_t *self, const char *agency, s_dlq_walk_
     size_t n = 0;
     for (; gbx_store_iter_valid(it); gbx_store_iter_next(it), n++) {
         if (!w->want && n >= max)
-            continue; /* counted only */
+            break; /* listed enough: the metrics count them all */
         size_t kl = 0, vl = 0;
         const uint8_t *k = gbx_store_iter_key(it, &kl);
         const uint8_t *v = gbx_store_iter_value(it, &vl);
@@ -936,31 +960,65 @@ static void s_dlq_list(const s_req_t *r)
         return;
     }
     s_dlq_walk_t w = {.list = json_array()};
-    size_t total = 0;
-    gbx_err_t rc = s_each_dlq(r->self, agency, &w, (size_t)limit, &total);
+    gbx_err_t rc = s_each_dlq(r->self, agency, &w, (size_t)limit, NULL);
     if (rc != GBX_OK) {
         json_decref(w.list);
         s_fail(r, "INTERNAL", gbx_err_name(rc));
         return;
     }
+    /* the total from the metrics (counted at the start, then kept): no walk
+       of a large dead-letter queue on the loop */
+    gbx_metrics_t *m = r->self->o.metrics;
+    uint64_t total = 0;
+    int slot = agency ? gbx_metrics_agency(m, agency) : -1;
+    for (size_t i = 0; i < gbx_metrics_agency_count(m); i++)
+        if (!agency || (int)i == slot)
+            total += gbx_metrics_agency_get(m, (int)i, GBX_MA_DLQ);
+    if (total < json_array_size(w.list))
+        total = json_array_size(w.list);
     s_ok(r, json_pack("{s:o, s:I, s:b}", "dead_letters", w.list, "total", (json_int_t)total,
-                      "truncated", total > (size_t)limit));
+                      "truncated", total > json_array_size(w.list)));
 }
 
 /*  dlq.replay and dlq.purge of one message: found, then a job through the
     dispatcher (a replayed message joins its queue's window). */
+/*  The dead letter TO/SEQ, if it is message BIN: one read. */
+static gbx_err_t s_dlq_at(gbx_control_t *self, const char *to, uint64_t seq, const uint8_t *bin,
+                          s_dlq_walk_t *w)
+{
+    uint8_t key[GBX_QUEUE_KEY_MAX], *v = NULL;
+    size_t klen = 0, vlen = 0;
+    gbx_err_t rc = gbx_store_queue_key(to, seq, key, sizeof key, &klen);
+    if (rc == GBX_OK)
+        rc = gbx_store_get(self->o.store, GBX_KS_DLQ, key, klen, &v, &vlen);
+    gbx_qentry_t e;
+    if (rc == GBX_OK && v && gbx_qentry_decode(v, vlen, &e) == GBX_OK &&
+        memcmp(e.message_id, bin, GBX_MSG_ID_BYTES) == 0) {
+        snprintf(w->dest, sizeof w->dest, "%s", to);
+        w->seq = seq;
+        w->found = 1;
+    }
+    free(v);
+    return rc == GBX_E_ARG ? GBX_OK : rc; /* a bad "to": not found */
+}
+
 static void s_dlq_act(const s_req_t *r, gbx_job_kind_t kind)
 {
-    const char *id = s_str_arg(r->args, "id");
+    const char *id = s_str_arg(r->args, "id"), *to = s_str_arg(r->args, "to");
+    json_t *seq = json_object_get(r->args, "seq");
     uint8_t bin[GBX_MSG_ID_BYTES];
     size_t bin_len = 0;
     if (!id || sodium_hex2bin(bin, sizeof bin, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
-        bin_len != GBX_MSG_ID_BYTES) {
-        s_fail(r, "BAD_REQUEST", "id: the dead letter's message id, 32 hex digits");
+        bin_len != GBX_MSG_ID_BYTES || !!to != !!seq ||
+        (seq && (!json_is_integer(seq) || json_integer_value(seq) <= 0))) {
+        s_fail(r, "BAD_REQUEST",
+               "id: the dead letter's message id, 32 hex digits; and optionally to and seq "
+               "(as dlq.list shows them: one read instead of a walk)");
         return;
     }
     s_dlq_walk_t w = {.want = bin};
-    gbx_err_t rc = s_each_dlq(r->self, NULL, &w, 0, NULL);
+    gbx_err_t rc = to ? s_dlq_at(r->self, to, (uint64_t)json_integer_value(seq), bin, &w)
+                      : s_each_dlq(r->self, NULL, &w, 0, NULL);
     if (rc != GBX_OK) {
         s_fail(r, "INTERNAL", gbx_err_name(rc));
         return;
@@ -1000,6 +1058,9 @@ typedef struct {
     gbx_control_t *self;
     gbx_job_t *job; /* QUERY: ctl_rid, ctl_tag; reply filled here */
     char hex[2 * GBX_MSG_ID_BYTES + 1];
+    char from[GBX_ID_MAX + 1]; /* only that sender's message ("": any) */
+    json_t *life;              /* the records found */
+    json_t *senders;           /* the distinct from= among them */
 } s_query_t;
 
 /*  A record's key=value lines as a JSON object (values as text). */
@@ -1050,9 +1111,25 @@ static const char *s_life_state(const char *event)
 
 static int s_life_add(void *arg, const uint8_t *rec, size_t len)
 {
-    json_t *life = arg;
-    if (json_array_size(life) < S_LIFE_MAX)
-        json_array_append_new(life, s_record_json(rec, len));
+    s_query_t *q = arg;
+    json_t *o = s_record_json(rec, len);
+    /* the needle matched a line of its own; the field must say so too */
+    const char *id = json_string_value(json_object_get(o, "message_id"));
+    const char *from = json_string_value(json_object_get(o, "from"));
+    if (!id || strcmp(id, q->hex) != 0 || (q->from[0] && (!from || strcmp(from, q->from) != 0))) {
+        json_decref(o);
+        return 0;
+    }
+    int known = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(q->senders, i, v) known |= from && strcmp(json_string_value(v), from) == 0;
+    if (from && !known && json_array_size(q->senders) < 16)
+        json_array_append_new(q->senders, json_string(from));
+    if (json_array_size(q->life) < S_LIFE_MAX)
+        json_array_append_new(q->life, o);
+    else
+        json_decref(o);
     return 0; /* on to the end: a replay may come late */
 }
 
@@ -1062,17 +1139,28 @@ static void *s_query_run(void *arg)
 {
     s_query_t *q = arg;
     gbx_control_t *self = q->self;
+    /* a line of its own: a header's text field holding "message_id=..."
+       cannot match (record values never hold a newline) */
     char needle[16 + sizeof q->hex];
-    snprintf(needle, sizeof needle, "message_id=%s\n", q->hex);
+    snprintf(needle, sizeof needle, "\nmessage_id=%s\n", q->hex);
     gbx_trail_head_t h;
     gbx_trail_head(gbx_store_trail(self->o.store), &h);
-    json_t *life = json_array();
+    json_t *life = q->life = json_array();
+    q->senders = json_array();
     uint64_t scanned = 0;
-    gbx_err_t rc = gbx_trail_grep(self->o.store, h.first, needle, strlen(needle), s_life_add, life,
+    gbx_err_t rc = gbx_trail_grep(self->o.store, h.first, needle, strlen(needle), s_life_add, q,
                                   &self->stopping, &scanned);
     int stopped = atomic_load(&self->stopping);
     json_t *answer;
-    if (rc != GBX_OK || stopped) {
+    if (!q->from[0] && json_array_size(q->senders) > 1) { /* ids are unique per sender only */
+        json_decref(life);
+        char *who = json_dumps(q->senders, JSON_COMPACT);
+        char detail[1200];
+        snprintf(detail, sizeof detail, "several senders used that id: say which (from, one of %s)",
+                 who ? who : "?");
+        free(who);
+        answer = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "NOT_UNIQUE", "detail", detail);
+    } else if (rc != GBX_OK || stopped) {
         json_decref(life);
         answer = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", stopped ? "BUSY" : "INTERNAL",
                            "detail", stopped ? "gbxd is stopping" : gbx_err_name(rc));
@@ -1091,6 +1179,7 @@ static void *s_query_run(void *arg)
     json_object_set_new(answer, "tag", json_integer((json_int_t)q->job->ctl_tag));
     char *text = json_dumps(answer, JSON_COMPACT);
     json_decref(answer);
+    json_decref(q->senders);
     q->job->reply = (uint8_t *)text;
     q->job->reply_len = text ? strlen(text) : 0;
     if (!self->o.post || self->o.post(self->o.arg, q->job) != GBX_OK)
@@ -1123,6 +1212,14 @@ static void s_messages_show(const s_req_t *r)
         return;
     }
     sodium_bin2hex(q->hex, sizeof q->hex, bin, sizeof bin);
+    const char *from = s_str_arg(r->args, "from");
+    if (from && (strlen(from) > GBX_ID_MAX || !*from)) {
+        free(q);
+        gbx_job_free(job);
+        s_fail(r, "BAD_REQUEST", "from: an agency id");
+        return;
+    }
+    snprintf(q->from, sizeof q->from, "%s", from ? from : "");
     q->self = self;
     q->job = job;
     memcpy(job->ctl_rid, r->rid, r->rid_len);
@@ -1181,22 +1278,55 @@ static const s_cmd_t s_cmds[] = {
 };
 
 /*  A refused command that would have changed something is on the audit
-    trail (CONTROL_REFUSED operator= role= cmd=): who tried matters to an
-    auditor. Read-only commands are only logged. */
-static void s_deny_audit(gbx_control_t *self, const s_req_t *r)
+    trail (CONTROL_REFUSED operator= role= cmd= refused=): who tried
+    matters to an auditor. At most one record per operator and command each
+    S_DENY_MS, saying how many were refused since the last (a viewer cannot
+    flood the trail); at most S_DENIED_MAX such jobs at the writer.
+    Read-only commands are only logged. The number of refusals this call's
+    record covers (read-only: 1), or 0 when it was only counted. */
+static uint64_t s_deny_audit(gbx_control_t *self, const s_req_t *r)
 {
     for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
         if (strcmp(s_cmds[i].cmd, r->cmd) == 0 && s_cmds[i].least == GBX_ROLE_VIEWER)
-            return;
+            return 1;
+    /* the pair's slot, or the least recently used one */
+    uint64_t now = s_mono_ms();
+    s_denial_t *d = &self->denials[0];
+    for (size_t i = 0; i < S_DENIALS; i++) {
+        s_denial_t *c = &self->denials[i];
+        if (c->last_ms && strcmp(c->op, r->op) == 0 && strcmp(c->cmd, r->cmd) == 0) {
+            d = c;
+            break;
+        }
+        if (c->last_ms < d->last_ms)
+            d = c;
+    }
+    if (strcmp(d->op, r->op) != 0 || strcmp(d->cmd, r->cmd) != 0) {
+        snprintf(d->op, sizeof d->op, "%s", r->op);
+        snprintf(d->cmd, sizeof d->cmd, "%s", r->cmd);
+        d->last_ms = 0;
+        d->refused = 0;
+    }
+    d->refused++;
+    if ((d->last_ms && now < d->last_ms + S_DENY_MS) || self->denied_jobs >= S_DENIED_MAX)
+        return 0; /* counted: the next record says how many */
     gbx_job_t *job = gbx_job_new(GBX_JOB_DENIED);
     if (!job)
-        return;
+        return 0;
     snprintf(job->by, sizeof job->by, "%s", r->op);
     snprintf(job->dest, sizeof job->dest, "%s",
              gbx_role_name(r->role) ? gbx_role_name(r->role) : "-");
     job->comment = strdup(r->cmd);
-    if (!job->comment || !self->o.writer_job || self->o.writer_job(self->o.arg, job) != GBX_OK)
+    job->count = d->refused;
+    if (!job->comment || !self->o.writer_job || self->o.writer_job(self->o.arg, job) != GBX_OK) {
         gbx_job_free(job);
+        return 0;
+    }
+    self->denied_jobs++;
+    d->last_ms = now;
+    uint64_t n = d->refused;
+    d->refused = 0;
+    return n;
 }
 
 /*  Viewer commands: any role. Others: the one role named, and admin. */
@@ -1241,11 +1371,14 @@ void gbx_control_request(gbx_control_t *self, const uint8_t *rid, size_t rid_len
     if (!c) {
         s_fail(&r, "BAD_REQUEST", "unknown command");
     } else if (r.role == GBX_ROLE_NONE || !r.op[0] || !s_allowed(c, r.role)) {
+        /* one warning (and record) per operator and command each 10 s,
+           with how many were refused: a flood does not flood the log */
         char op[GBX_ID_MAX + 1];
-        gbx_log(GBX_LOG_WARN, "GBX-CONTROL-REFUSED", "operator=%s role=%s cmd=%s",
-                gbx_log_clean(r.op, op, sizeof op),
-                gbx_role_name(r.role) ? gbx_role_name(r.role) : "-", c->cmd);
-        s_deny_audit(self, &r);
+        uint64_t n = s_deny_audit(self, &r);
+        gbx_log(n ? GBX_LOG_WARN : GBX_LOG_DEBUG, "GBX-CONTROL-REFUSED",
+                "operator=%s role=%s cmd=%s refused=%llu", gbx_log_clean(r.op, op, sizeof op),
+                gbx_role_name(r.role) ? gbx_role_name(r.role) : "-", c->cmd,
+                (unsigned long long)(n ? n : 1));
         s_fail(&r, "NOT_AUTHORIZED", "your role may not do this");
     } else {
         c->fn(&r);

@@ -113,7 +113,7 @@ static void s_fatal(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     for (char *c = msg; *c; c++)
-        if (*c == '"' || *c == '\n')
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
             *c = '\'';
     gbx_log(GBX_LOG_ERROR, "GBX-START-FAILED", "error=\"%s\"", msg);
 }
@@ -185,10 +185,11 @@ typedef struct {
     gbx_metrics_t *metrics;
     gbx_ingress_t *ingress; /* the writer's; only its disk-low flag is set here */
     const char *data_dir;
-    uint64_t min_free;     /* limits.min_free_disk_bytes */
-    int disk_low;          /* below it now */
-    uint64_t *oldest_from; /* per metrics agency slot: the queue's seq to read from */
-    uint64_t next_second, next_oldest_reset; /* monotonic ms */
+    uint64_t min_free;        /* limits.min_free_disk_bytes */
+    int disk_low;             /* below it now */
+    uint64_t *oldest_from;    /* per metrics agency slot: the queue's seq to read from */
+    uint64_t next_second;     /* monotonic ms */
+    uint64_t started_wall_ms; /* the age of a queue entry older than accepted_ms */
 } s_daemon_t;
 
 /*  Sends [routing id, "GBX1", part1, payload]. 0, or GBX_DISPATCH_GONE
@@ -380,6 +381,7 @@ static int s_handle_one(s_daemon_t *d)
     }
     d->pipeline++;
     d->pipeline_bytes += total;
+    gbx_metrics_set(d->metrics, GBX_MG_PIPELINE, d->pipeline);
 out:
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&m[i]);
@@ -417,7 +419,8 @@ static void s_count_job(s_daemon_t *d, const gbx_job_t *job)
         gbx_metrics_agency_add(m, slot, GBX_MA_DLQ, -1);
         gbx_metrics_agency_add(m, slot, GBX_MA_IN, 1);
         gbx_metrics_count(m, GBX_MC_REPLAYED, 1);
-        d->oldest_from[slot < 0 ? 0 : slot] = 0; /* an older message is back */
+        if (slot >= 0)
+            d->oldest_from[slot] = 0; /* an older message is back */
         break;
     case GBX_JOB_PURGE:
         gbx_metrics_agency_add(m, slot, GBX_MA_DLQ, -1);
@@ -528,6 +531,7 @@ static void s_done(s_daemon_t *d)
         }
         d->pipeline--;
         d->pipeline_bytes -= job->wire_bytes;
+        gbx_metrics_set(d->metrics, GBX_MG_PIPELINE, d->pipeline);
         const gbx_ingress_result_t *r = &job->sub.result;
         if (r->reason != GBX_OK)
             gbx_log(GBX_LOG_WARN, "GBX-REJECT", "reason=%s from=%s", gbx_err_name(r->reason),
@@ -593,7 +597,8 @@ static void s_report(gbx_writer_t *w, gbx_dispatch_t *disp, gbx_ingress_t *ing, 
 static void s_store_log(void *arg, const char *line)
 {
     (void)arg;
-    gbx_log(GBX_LOG_ERROR, "GBX-STORE-ERROR", "detail=\"%s\"", line);
+    char q[512];
+    gbx_log(GBX_LOG_ERROR, "GBX-STORE-ERROR", "detail=\"%s\"", gbx_log_quoted(line, q, sizeof q));
 }
 
 /*  The config path: -c, or HOME/gbxd.yaml created when missing. Malloc'ed. */
@@ -631,10 +636,12 @@ static char *s_config_path(const char *cfg, const char *home)
 static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, size_t rid_len,
                           uint64_t tag, char *err, size_t errlen)
 {
+    char q[512];
     err[0] = '\0';
     if (d->policy_next || d->writer_gone) {
         snprintf(err, errlen, "a reload is already under way");
-        gbx_log(GBX_LOG_WARN, "GBX-POLICY-REJECTED", "by=%s error=\"%s\" kept=current", by, err);
+        gbx_log(GBX_LOG_WARN, "GBX-POLICY-REJECTED", "by=%s error=\"%s\" kept=current", by,
+                gbx_log_quoted(err, q, sizeof q));
         return GBX_E_STATE;
     }
     gbx_policy_t *p = NULL;
@@ -642,7 +649,8 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
     if (rc != GBX_OK) {
         if (!err[0])
             snprintf(err, errlen, "%s", gbx_err_name(rc));
-        gbx_log(GBX_LOG_WARN, "GBX-POLICY-REJECTED", "by=%s error=\"%s\" kept=current", by, err);
+        gbx_log(GBX_LOG_WARN, "GBX-POLICY-REJECTED", "by=%s error=\"%s\" kept=current", by,
+                gbx_log_quoted(err, q, sizeof q));
         return rc;
     }
     char hash[2 * GBX_HASH_BYTES + 1];
@@ -655,7 +663,7 @@ static gbx_err_t s_reload(s_daemon_t *d, const char *by, const uint8_t *rid, siz
         return GBX_E_NOMEM;
     }
     gbx_log(GBX_LOG_INFO, "GBX-POLICY-READ", "by=%s version=\"%s\" hash=%s rules=%zu", by,
-            gbx_policy_version(p), hash, gbx_policy_rule_count(p));
+            gbx_log_quoted(gbx_policy_version(p), q, sizeof q), hash, gbx_policy_rule_count(p));
     job->policy = p;
     snprintf(job->by, sizeof job->by, "%s", by);
     if (rid_len) /* an operator's command waits for it (a signal: none) */
@@ -780,7 +788,7 @@ static gbx_err_t s_ctl_post(void *arg, gbx_job_t *job)
 /*  The accepted time of the oldest entry in DEST's queue (0: empty),
     reading from *FROM (a sequence below which the queue is known empty;
     moved to the oldest found). */
-static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from)
+static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from, uint64_t unknown)
 {
     size_t dl = strlen(dest);
     uint8_t prefix[GBX_ID_MAX + 1], key[GBX_QUEUE_KEY_MAX];
@@ -800,10 +808,14 @@ static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from)
         if (kl != dl + 1 + GBX_STORE_SEQ_KEY_BYTES || gbx_qentry_decode(v, vl, &e) != GBX_OK)
             continue;
         *from = gbx_store_seq_from_key(k + dl + 1);
-        at = e.accepted_ms ? e.accepted_ms : 1; /* an old entry: age unknown, not empty */
+        at = e.accepted_ms ? e.accepted_ms : unknown; /* written before accepted_ms */
         break;
     }
+    gbx_err_t err = gbx_store_iter_error(it);
     gbx_store_iter_destroy(&it);
+    if (!at && err == GBX_OK) /* empty: what comes next is new (or a release or
+                                 replay, which moves *from back) */
+        *from = gbx_store_durable_next(store);
     return at;
 }
 
@@ -817,7 +829,10 @@ static void s_second(s_daemon_t *d, uint64_t mono_ms)
     if (statvfs(d->data_dir, &vfs) == 0) {
         uint64_t free_b = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
         gbx_metrics_set(m, GBX_MG_DISK_FREE, free_b);
-        int low = free_b < d->min_free;
+        /* low below the minimum; well again a tenth (at least 1 MiB) above it,
+           so that a disk at the edge does not flap */
+        uint64_t margin = d->min_free / 10 > 1048576 ? d->min_free / 10 : 1048576;
+        int low = d->disk_low ? free_b < d->min_free + margin : free_b < d->min_free;
         if (low != d->disk_low) {
             d->disk_low = low;
             gbx_ingress_set_disk_low(d->ingress, low);
@@ -830,15 +845,10 @@ static void s_second(s_daemon_t *d, uint64_t mono_ms)
                         (unsigned long long)free_b, (unsigned long long)d->min_free);
         }
     }
-    int reset = mono_ms >= d->next_oldest_reset; /* catches releases and replays of old ones */
-    if (reset)
-        d->next_oldest_reset = mono_ms + 60000;
     for (size_t i = 0; i < gbx_metrics_agency_count(m); i++) {
         const char *id = gbx_metrics_agency_id(m, i);
-        if (reset)
-            d->oldest_from[i] = 0;
         gbx_metrics_agency_set(m, (int)i, GBX_MA_OLDEST_MS,
-                               s_oldest(d->store, id, &d->oldest_from[i]));
+                               s_oldest(d->store, id, &d->oldest_from[i], d->started_wall_ms));
         gbx_dispatch_agency_t da;
         gbx_dispatch_agency(d->dispatch, id, &da);
         gbx_metrics_agency_set(m, (int)i, GBX_MA_SESSIONS, da.sessions);
@@ -978,6 +988,11 @@ int main(int argc, char **argv)
     path = s_config_path(cfg_arg, home_arg);
     if (!path)
         goto out;
+    struct stat init_st;
+    if (init_only && stat(path, &init_st) != 0) { /* -c names a file --init does not make */
+        s_fatal("%s: no such file: --init writes DIR/gbxd.yaml (--home DIR), not -c", path);
+        goto out;
+    }
     if (init_only) { /* the configuration exists now: that was all */
         printf("%s\n", path);
         code = 0;
@@ -1143,17 +1158,18 @@ int main(int argc, char **argv)
         zmq_setsockopt(ctl_sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_bind(ctl_sock, ctl_ep) != 0 || chmod(ctl_path, 0600) != 0) {
         umask(old_umask);
-        /* optionally also over TCP: CURVE with the operators' keys all the same */
-        const char *ctl_tcp = gbx_config_str(cfg, GBX_SETTING_LISTEN_CONTROL_TCP);
-        if (strcmp(ctl_tcp, "off") != 0 && zmq_bind(ctl_sock, ctl_tcp) != 0) {
-            s_fatal("%s: listen.control_tcp: cannot bind %s: %s", path, ctl_tcp,
-                    zmq_strerror(errno));
-            goto out;
-        }
         s_fatal("%s: listen.control: cannot bind %s: %s", path, ctl_ep, zmq_strerror(errno));
         goto out;
     }
     umask(old_umask);
+    /* optionally also over TCP: CURVE with the operators' keys all the same */
+    const char *ctl_tcp = gbx_config_str(cfg, GBX_SETTING_LISTEN_CONTROL_TCP);
+    if (strcmp(ctl_tcp, "off") != 0 &&
+        (strncmp(ctl_tcp, "tcp://", 6) != 0 || zmq_bind(ctl_sock, ctl_tcp) != 0)) {
+        s_fatal("%s: listen.control_tcp: cannot bind %s: %s", path, ctl_tcp,
+                strncmp(ctl_tcp, "tcp://", 6) != 0 ? "not a tcp:// endpoint" : zmq_strerror(errno));
+        goto out;
+    }
 
     const char *feed_path = gbx_config_str(cfg, GBX_SETTING_LISTEN_AUDIT_FEED);
     if (s_unix_socket_live(feed_path)) {
@@ -1200,6 +1216,7 @@ int main(int argc, char **argv)
         .data_dir = data_dir,
         .min_free = (uint64_t)gbx_config_int(cfg, GBX_SETTING_LIMITS_MIN_FREE_DISK_BYTES),
         .oldest_from = oldest_from,
+        .started_wall_ms = s_wall_ms(),
     };
     s_policy_metrics(&d);
     gbx_metrics_set(metrics, GBX_MG_DISK_MIN, d.min_free);
@@ -1267,12 +1284,17 @@ int main(int argc, char **argv)
 
     char phash[2 * GBX_HASH_BYTES + 1];
     sodium_bin2hex(phash, sizeof phash, gbx_policy_hash(policy), GBX_HASH_BYTES);
+    char pq[256];
     gbx_log(GBX_LOG_INFO, "GBX-START",
-            "node=%s version=%s adapter=%s control=%s audit_feed=%s metrics=%s config=%s data=%s "
+            "node=%s version=%s adapter=%s control=%s control_tcp=%s audit_feed=%s metrics=%s "
+            "config=%s "
+            "data=%s "
             "verify_threads=%zu policy=%s policy_version=\"%s\" policy_hash=%s policy_rules=%zu "
             "audit_records=%llu key_changes=%u",
-            node_id, GBX_VERSION, endpoint, ctl_ep, feed_path, metrics_addr, path, data_dir,
-            nthreads, policy_path, gbx_policy_version(policy), phash, gbx_policy_rule_count(policy),
+            node_id, GBX_VERSION, endpoint, ctl_ep, ctl_tcp, feed_path, metrics_addr, path,
+            data_dir, nthreads, policy_path,
+            gbx_log_quoted(gbx_policy_version(policy), pq, sizeof pq), phash,
+            gbx_policy_rule_count(policy),
             (unsigned long long)gbx_trail_size(gbx_store_trail(store)), key_changes);
     printf("gbxd: node %s listening for adapters on %s\n", node_id, endpoint);
     fflush(stdout);

@@ -11,6 +11,10 @@
 
 #include <microhttpd.h>
 
+#define S_CONNECTIONS 64u /* at once */
+#define S_PER_IP      16u /* from one address at once */
+#define S_IDLE_S      3u  /* a connection idle this long is closed */
+
 struct gbx_httpd {
     struct MHD_Daemon *mhd;
     gbx_metrics_t *metrics;
@@ -35,6 +39,8 @@ static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, char *
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -54,16 +60,18 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     (void)version;
     (void)upload;
     gbx_httpd_t *self = cls;
-    if (!*state) { /* the first call only sees the headers */
-        *state = self;
-        return MHD_YES;
-    }
-    if (*upload_len) { /* a body: not wanted */
-        *upload_len = 0;
-        return MHD_YES;
-    }
+    (void)upload;
+    /* answered on the first call, from the headers alone: a request with a
+       body, or another method, is refused before its body is read, and
+       libmicrohttpd closes the connection */
+    *state = self;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return s_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+    const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if ((clen && strcmp(clen, "0") != 0) ||
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding"))
+        return s_text(c, MHD_HTTP_BAD_REQUEST, "no body\n");
+    (void)upload_len;
     if (strcmp(url, "/metrics") == 0) {
         char *text = NULL;
         size_t len = 0;
@@ -148,8 +156,9 @@ gbx_err_t gbx_httpd_start(const char *addr, gbx_metrics_t *metrics, gbx_httpd_t 
         flags |= MHD_USE_IPv6;
     errno = 0;
     self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 32u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                                 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, S_CONNECTIONS,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, S_PER_IP,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, S_IDLE_S, MHD_OPTION_END);
     if (!self->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr,
                  errno ? strerror(errno) : "libmicrohttpd refused");

@@ -9,9 +9,13 @@
       /readyz    200 "ready" when it also takes traffic (not draining, disk
                  free at least limits.min_free_disk_bytes); 503 and the
                  failing checks otherwise: send traffic elsewhere
-    Anything else is 404, a method other than GET or HEAD 405. At most 32
-    connections at once, each closed after 10 s idle. Nothing secret is
-    served: bind it to loopback or a monitoring network. */
+    Anything else is 404; a method other than GET or HEAD 405, a request
+    with a body 400, both answered from the headers before any body is
+    read. At most 64 connections at once, 16 from one address, each closed
+    after 3 s idle: a client that opens many and sends nothing delays the
+    others by seconds at most, but a probe should still use a timeout of a
+    few seconds (and retries). Nothing secret is served: bind it to
+    loopback or a monitoring network. */
 #ifndef GBX_HTTPD_H
 #define GBX_HTTPD_H
 

@@ -49,7 +49,8 @@ typedef enum {
                            (DRAINING), 0: takes them again; audited with
                            job->by (the writer's, like POLICY) */
     GBX_JOB_DENIED,     /* audit CONTROL_REFUSED: operator job->by (role in
-                           job->dest) was refused command job->comment */
+                           job->dest) was refused command job->comment,
+                           job->count times since the last such record */
     GBX_JOB_QUERY       /* never at the writer: an operator's read-only query
                            answered by a worker thread (broker/control.h);
                            job->reply is the answer's JSON text */

@@ -96,6 +96,19 @@ void gbx_log_line(gbx_log_level_t level, const char *line)
     s_write(buf, len);
 }
 
+const char *gbx_log_quoted(const char *in, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return "";
+    size_t i = 0;
+    for (; in && in[i] && i + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[i] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+    }
+    out[i] = '\0';
+    return out;
+}
+
 const char *gbx_log_clean(const char *in, char *out, size_t outlen)
 {
     if (!out || outlen == 0)

@@ -41,4 +41,8 @@ void gbx_log_line(gbx_log_level_t level, const char *line);
     and '\\' too; "-" for NULL or empty. Returns OUT. */
 const char *gbx_log_clean(const char *in, char *out, size_t outlen);
 
+/*  The same for a value written in quotes (key="..."): spaces are kept;
+    quotes, backslashes and control bytes become '?'. Returns OUT. */
+const char *gbx_log_quoted(const char *in, char *out, size_t outlen);
+
 #endif

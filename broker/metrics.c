@@ -11,7 +11,7 @@
 
 #define S_CLASSES     7    /* DataClass 0..6 (0: not a class: "UNKNOWN") */
 #define S_REASONS     1000 /* reason codes below this are counted by code */
-#define S_COMMANDS    64   /* (command, result) pairs counted */
+#define S_COMMANDS    256  /* (command, result) pairs counted: commands x results, all fit */
 #define S_ID_MAX      64
 #define S_HEALTH_MS   5000 /* the loop must have turned within this */
 #define S_RATE_WINDOW 60000.0

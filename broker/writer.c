@@ -184,6 +184,10 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             gbx_ingress_dequeued(self->o.ingress, job->dest, job->entry.size);
         else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_REPLAY)
             (void)gbx_ingress_enqueued(self->o.ingress, job->dest, job->entry.size);
+        else if (commit != GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_DRAIN)
+            /* its record is not written: the switch did not happen (no
+               message of the group was stored either) */
+            gbx_ingress_set_draining(self->o.ingress, job->seq == 0);
     }
     gbx_ingress_group_end(self->o.ingress);
     s_publish_depths(self);

@@ -281,8 +281,7 @@ static void p_config(json_t *d)
     json_t *s;
     json_array_foreach(json_object_get(d, "settings"), i, s)
     {
-        printf("%-32s = %-28s # %s%s\n", s_str(s, "name"), s_str(s, "value"), s_str(s, "source"),
-               json_is_true(json_object_get(s, "reloadable")) ? "" : "");
+        printf("%-32s = %-28s # %s\n", s_str(s, "name"), s_str(s, "value"), s_str(s, "source"));
     }
     json_t *r = json_object_get(d, "registry");
     printf("# registry: %lld nodes, %lld agencies, %lld services, %lld operators\n",
@@ -472,10 +471,11 @@ static const s_cmd_t s_cmds[] = {
      0, 0, NULL, "", p_queues, NULL},
     {"peers", "peers", "viewer", "", "The other nodes of the registry and their peer links.", 0, 0,
      NULL, "", p_peers, NULL},
-    {"messages show", "messages.show", "viewer", "ID",
+    {"messages show", "messages.show", "viewer", "ID [--from AGENCY]",
      "The whole life of message ID (32 hex digits) from the audit trail: every record that names "
-     "it, in order, and what became of it. The node scans its trail for it in the background.",
-     1, 1, "id", "", p_message, NULL},
+     "it, in order, and what became of it. The node scans its trail for it in the background. "
+     "Ids are unique per sender: when two senders used the same one, --from says whose.",
+     1, 1, "id", "from", p_message, NULL},
     {"dlq list", "dlq.list", "viewer", "[--agency ID] [--limit N]",
      "The dead letters (messages delivered max_attempts times without an ack): of one agency, or "
      "all; at most N listed (default 100, at most 1000), all counted.",
@@ -700,7 +700,9 @@ static int s_run_each(const s_cmd_t *c, s_conn_t *conn, json_t *args, int flags,
         json_t *e;
         json_array_foreach(entries, k, e)
         {
-            json_t *a = json_pack("{s:s}", "id", s_str(e, "message_id"));
+            /* with its place: the node reads it at once instead of looking for it */
+            json_t *a = json_pack("{s:s, s:s, s:I}", "id", s_str(e, "message_id"), "to",
+                                  s_str(e, "to"), "seq", s_int(e, "seq"));
             json_t *ans = s_call(conn, c->wire, a, &code);
             json_decref(a);
             if (!ans) {
@@ -822,9 +824,16 @@ static int s_option(s_cli_t *cli, int k, const char *arg)
     case O_JSON:
         cli->json_out = 1;
         return 0;
-    case O_TIMEOUT:
-        cli->timeout = atoi(arg);
+    case O_TIMEOUT: {
+        char *end = NULL;
+        long v = strtol(arg, &end, 10);
+        if (!*arg || *end || v < 1 || v > 86400000) {
+            fprintf(stderr, "gbxctl: --timeout-ms: milliseconds, 1 to 86400000\n");
+            return -1;
+        }
+        cli->timeout = (int)v;
         return 0;
+    }
     case O_CONNECT:
         cli->connect = arg;
         return 0;
@@ -894,8 +903,13 @@ int main(int argc, char **argv)
         int used = 0;
         const s_cmd_t *hc = nwords > 1 ? s_find(words + 1, nwords - 1, &used) : NULL;
         int ok = nwords == 1 || (hc && used == nwords - 1);
-        if (!ok)
-            fprintf(stderr, "gbxctl: no command \"%s\"\n", words[1]);
+        if (!ok) {
+            fprintf(stderr, "gbxctl help: no command \"");
+            for (int i = 1; i < nwords; i++)
+                fprintf(stderr, "%s%s", i > 1 ? " " : "", words[i]);
+            fprintf(stderr, "\"\n");
+            hc = NULL;
+        }
         hc ? s_cmd_help(hc, stdout) : s_usage(ok ? stdout : stderr);
         free(words);
         json_decref(args);

@@ -25,7 +25,8 @@
       http            /metrics 200 with the text and its content type;
                       /healthz and /readyz 200, then 503 with the failing
                       check after draining; /healthz stays 200 while only
-                      draining; an unknown path 404; POST 405; a second
+                      draining; an unknown path 404; POST 405; a GET with a
+                      body 400; a second
                       server on the same port: GBX_E_IO; a bad address:
                       GBX_E_ARG
       log             the logfmt line: ts, level, id, fields; lines below
@@ -317,8 +318,10 @@ static void test_rates(void **state)
     gbx_metrics_destroy(&m);
 }
 
-/*  GET or POST PATH on 127.0.0.1:PORT: the status, and the body in BODY. */
-static int s_http(int port, const char *method, const char *path, char *body, size_t cap)
+/*  METHOD PATH on 127.0.0.1:PORT, with SEND as the request's body (may be
+    ""): the status, and the answer's body in BODY. */
+static int s_http_body(int port, const char *method, const char *path, const char *send, char *body,
+                       size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -328,8 +331,8 @@ static int s_http(int port, const char *method, const char *path, char *body, si
     char req[256];
     int n = snprintf(req, sizeof req,
                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                     "Content-Length: 0\r\n\r\n",
-                     method, path);
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path, strlen(send), send);
     assert_int_equal(write(fd, req, (size_t)n), n);
     static char resp[256 * 1024];
     size_t got = 0;
@@ -345,6 +348,11 @@ static int s_http(int port, const char *method, const char *path, char *body, si
     if (strcmp(path, "/metrics") == 0 && status == 200)
         assert_non_null(strstr(resp, "text/plain; version=0.0.4"));
     return status;
+}
+
+static int s_http(int port, const char *method, const char *path, char *body, size_t cap)
+{
+    return s_http_body(port, method, path, "", body, cap);
 }
 
 static void test_http(void **state)
@@ -374,6 +382,7 @@ static void test_http(void **state)
     assert_string_equal(body, "store: an fsync failed; gbxd stops and must be restarted\n");
     assert_int_equal(s_http(port, "GET", "/nothing", body, sizeof body), 404);
     assert_int_equal(s_http(port, "POST", "/metrics", body, sizeof body), 405);
+    assert_int_equal(s_http_body(port, "GET", "/metrics", "abc", body, sizeof body), 400);
 
     gbx_httpd_t *h2 = NULL;
     assert_rc(gbx_httpd_start(addr, m, &h2, err, sizeof err), GBX_E_IO);
