@@ -1278,7 +1278,7 @@ static const s_cmd_t s_cmds[] = {
 };
 
 /*  A refused command that would have changed something is on the audit
-    trail (CONTROL_REFUSED operator= role= cmd= refused=): who tried
+    trail (CONTROL_REFUSED by= role= cmd= refused=): who tried
     matters to an auditor. At most one record per operator and command each
     S_DENY_MS, saying how many were refused since the last (a viewer cannot
     flood the trail); at most S_DENIED_MAX such jobs at the writer.

@@ -16,7 +16,8 @@
         {"tag": 7, "ok": false, "error": "NOT_AUTHORIZED", "detail": "..."}
     Errors: BAD_REQUEST (not JSON, unknown command, bad arguments),
     NOT_AUTHORIZED (the role may not; a refused command that changes
-    something is audited CONTROL_REFUSED), NOT_FOUND (no such held message,
+    something is audited CONTROL_REFUSED by= role= cmd=, at most once per
+    operator and command each 10 s, refused= counting), NOT_FOUND (no such held message,
     dead letter or message), ALREADY (drain: already in that state),
     NOT_HELD (decided meanwhile), EXPIRED (past its expiry: the node refuses
     it), POLICY_INVALID (a reload refused, with file:line:col), BUSY, and

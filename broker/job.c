@@ -104,7 +104,8 @@ gbx_err_t gbx_job_apply(gbx_job_t *job, gbx_store_t *st, gbx_batch_t *batch, uin
     case GBX_JOB_DENIED: {
         gbx_audit_t a;
         gbx_audit_begin(&a, "CONTROL_REFUSED", now);
-        gbx_audit_str(&a, "operator", job->by[0] ? job->by : "-");
+        gbx_audit_str(&a, "reason", "NOT_AUTHORIZED");
+        gbx_audit_str(&a, "by", job->by[0] ? job->by : "-");
         gbx_audit_str(&a, "role", job->dest[0] ? job->dest : "-");
         gbx_audit_str(&a, "cmd", job->comment ? job->comment : "-");
         gbx_audit_u64(&a, "refused", job->count ? job->count : 1);

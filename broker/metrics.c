@@ -403,13 +403,14 @@ void gbx_metrics_tick(gbx_metrics_t *self, uint64_t mono_ms)
 
 static size_t s_iec(uint64_t bytes, char *out, size_t cap)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
     int u = 0;
-    while (bytes >= 10 * 1024 && u < 4) {
-        bytes /= 1024;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
         u++;
     }
-    int n = snprintf(out, cap, "%llu%s", (unsigned long long)bytes, units[u]);
+    int n = snprintf(out, cap, u ? "%.1f%s" : "%.0f%s", v, units[u]);
     return n < 0 ? 0 : (size_t)n;
 }
 

@@ -462,7 +462,8 @@ static const s_cmd_t s_cmds[] = {
     {"agencies", "agencies", "viewer", "",
      "Every agency of the registry: its side and node, whether this node serves it, whether it "
      "is connected (sessions), when it was last heard from, its unused credit, deliveries in "
-     "flight and notices waiting for it.",
+     "flight and notices waiting for it. A session ends when its adapter says so or after "
+     "limits.session_timeout_ms of silence: an adapter that just exited shows until then.",
      0, 0, NULL, "", p_agencies, NULL},
     {"queues", "queues", "viewer", "",
      "The queue of each agency this node serves: messages waiting (queued, in flight, held) and "
@@ -740,15 +741,16 @@ static int s_run_drain(const s_cmd_t *c, s_conn_t *conn, json_t *args, int flags
     json_t *ans = s_call(conn, c->wire, args, &code);
     if (!ans)
         return code;
-    /* already draining is fine for --wait: wait for it */
+    /* already draining is fine for --wait: wait for it. With --wait the
+       answer printed is the end: {"draining": true, "drained": true, "by"} */
     int already = strcmp(s_str(ans, "error"), "ALREADY") == 0 && (flags & S_FLAG_WAIT);
-    if (!already) {
+    if (!already && (!(flags & S_FLAG_WAIT) || !json_is_true(json_object_get(ans, "ok")))) {
         code = s_answer(c, ans, json_out);
-        if (code != S_EXIT_OK || !(flags & S_FLAG_WAIT)) {
-            json_decref(ans);
-            return code;
-        }
+        json_decref(ans);
+        return code;
     }
+    if (!already && !json_out)
+        c->print(json_object_get(ans, "data"));
     json_decref(ans);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -762,6 +764,8 @@ static int s_run_drain(const s_cmd_t *c, s_conn_t *conn, json_t *args, int flags
         json_t *dr = json_object_get(json_object_get(st, "data"), "draining");
         int drained = json_is_true(json_object_get(dr, "drained"));
         int on = json_is_true(json_object_get(dr, "on"));
+        char by[256];
+        snprintf(by, sizeof by, "%s", s_str(dr, "by"));
         json_decref(st);
         if (!on) {
             fprintf(stderr, "gbxctl drain: the node was resumed meanwhile\n");
@@ -769,7 +773,9 @@ static int s_run_drain(const s_cmd_t *c, s_conn_t *conn, json_t *args, int flags
             return S_EXIT_REFUSED;
         }
         if (drained) {
-            if (!json_out)
+            if (json_out)
+                printf("{\"draining\":true,\"drained\":true,\"by\":\"%s\"}\n", by);
+            else
                 printf("drained: nothing in flight\n");
             json_decref(none);
             return S_EXIT_OK;
@@ -939,10 +945,14 @@ int main(int argc, char **argv)
         bad = "wait";
     if (!bad && (cli.flags & S_FLAG_CANCEL) && !s_option_allowed(cmd, "cancel"))
         bad = "cancel";
-    if (bad || npos < cmd->min_pos || (cmd->max_pos >= 0 && npos > cmd->max_pos) || !cli.as ||
-        cli.timeout < 1) {
+    int one_of = !bad && strcmp(cmd->wire, "audit.prune") == 0 &&
+                 !!json_object_get(args, "upto") == !!json_object_get(args, "keep_ms");
+    if (bad || one_of || npos < cmd->min_pos || (cmd->max_pos >= 0 && npos > cmd->max_pos) ||
+        !cli.as || cli.timeout < 1) {
         if (bad)
             fprintf(stderr, "gbxctl %s: no option --%s\n", cmd->words, bad);
+        else if (one_of)
+            fprintf(stderr, "gbxctl %s: one of --upto N or --keep-ms T\n", cmd->words);
         else if (!cli.as)
             fprintf(stderr, "gbxctl: who are you? --as OPERATOR (or $GBX_OPERATOR)\n");
         else if (cli.timeout < 1)
