@@ -187,7 +187,9 @@ static void s_status(const s_req_t *r)
     uint64_t pipeline = gbx_metrics_get(m, GBX_MG_PIPELINE);
     gbx_health_t h;
     gbx_metrics_health(m, s_mono_ms(), &h);
-    uint64_t now = s_real_ms(), cp = gbx_metrics_get(m, GBX_MG_CHECKPOINT_MS);
+    gbx_trail_head_t th; /* the trail as it is now (the metrics' copy is a second old) */
+    gbx_trail_head(gbx_store_trail(self->o.store), &th);
+    uint64_t now = s_real_ms(), cp = th.checkpoint ? th.checkpoint_ms : 0;
     json_t *drain = json_pack("{s:b}", "on", draining);
     if (draining)
         json_object_update_new(drain,
@@ -216,8 +218,8 @@ static void s_status(const s_req_t *r)
                         "dead_letters", (json_int_t)dlq, "sessions",
                         (json_int_t)(ds.sessions_opened - ds.sessions_closed), "inflight",
                         (json_int_t)ds.inflight, "pipeline", (json_int_t)pipeline, "audit",
-                        "records", (json_int_t)gbx_metrics_get(m, GBX_MG_AUDIT_RECORDS), "unsigned",
-                        (json_int_t)gbx_metrics_get(m, GBX_MG_AUDIT_UNSIGNED), "checkpoint_age_ms",
+                        "records", (json_int_t)th.size, "unsigned",
+                        (json_int_t)(th.size - th.checkpoint), "checkpoint_age_ms",
                         cp ? json_integer((json_int_t)(now > cp ? now - cp : 0)) : json_null(),
                         "disk", "free_bytes", (json_int_t)gbx_metrics_get(m, GBX_MG_DISK_FREE),
                         "min_free_bytes", (json_int_t)gbx_metrics_get(m, GBX_MG_DISK_MIN),

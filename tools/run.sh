@@ -59,10 +59,31 @@ echo "   its change, chained and signed; an auditor checks it with gbx-audit (do
 "$bin/tools/gbx-audit" -c "$cfg" query --event REJECTED --limit 1 || true
 "$bin/tools/gbx-audit" -c "$cfg" verify || true
 echo
+echo "== what an operator sees: gbxctl (docs/control.md) and the node's health (docs/metrics.md)"
+"$bin/tools/gbxctl" -c "$cfg" --as op.viewer status || true
+metrics=$(sed -n 's/^ *metrics: *\([^ #]*\).*/\1/p' "$cfg" | head -1)
+if [ -n "$metrics" ] && [ "$metrics" != off ]; then
+    /usr/bin/python3 - "$metrics" <<'PY' || true
+import sys, urllib.request
+base = "http://" + sys.argv[1]
+for path in ("/readyz", "/metrics"):
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        text = r.read().decode()
+    if path == "/readyz":
+        print(base + path + ": " + text.strip())
+    else:
+        keep = [l for l in text.splitlines() if l.startswith(("gbx_messages_accepted_total", "gbx_messages_rejected_total{reason=\"POLICY_DENIED\"}"))
+                and not l.endswith(" 0")]
+        print(base + path + " (of " + str(len(text.splitlines())) + " lines):")
+        print("  " + "\n  ".join(keep))
+PY
+fi
+echo
 
 if [ -n "${GBX_RUN_DEMO_ONLY:-}" ]; then
     stop
     exit 0
 fi
-echo "gbxd is running (config $cfg). Try: $bin/tools/gbx-send --help. Ctrl-C stops it."
+echo "gbxd is running (config $cfg). Try: $bin/tools/gbx-send --help, $bin/tools/gbxctl help."
+echo "Ctrl-C stops it."
 wait "$gbxd"
