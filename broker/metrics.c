@@ -441,6 +441,12 @@ void gbx_metrics_health(const gbx_metrics_t *self, uint64_t mono_now_ms, gbx_hea
         if (f)
             fprintf(f, "draining: gbxctl drain by %s\n", by);
     }
+    if (gbx_metrics_get(self, GBX_MG_STORE_FAILING)) {
+        ready = 0;
+        if (f)
+            fprintf(f, "writes: the store's last write failed (GBX-STORE-ERROR in the log); new "
+                       "messages are answered STORE_FAILED\n");
+    }
     uint64_t free_b = gbx_metrics_get(self, GBX_MG_DISK_FREE);
     uint64_t min_b = gbx_metrics_get(self, GBX_MG_DISK_MIN);
     if (min_b && free_b < min_b) {

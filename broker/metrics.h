@@ -63,6 +63,7 @@ typedef enum {
 typedef enum {
     GBX_MG_LOOP_MS = 0,    /* monotonic ms of the loop's last turn (heartbeat) */
     GBX_MG_STORE_BROKEN,   /* 1 after a failed fsync */
+    GBX_MG_STORE_FAILING,  /* 1 while the writer's last commit failed */
     GBX_MG_DISK_FREE,      /* bytes free for gbxd under node.data_dir */
     GBX_MG_DISK_MIN,       /* limits.min_free_disk_bytes */
     GBX_MG_PIPELINE,       /* submissions between receipt and answer */
@@ -151,8 +152,10 @@ void gbx_metrics_tick(gbx_metrics_t *self, uint64_t mono_ms);
 
 /*  /healthz and /readyz. healthy: the loop turned within the last 5 s
     (MONO_NOW_MS against GBX_MG_LOOP_MS) and the store is not broken. ready:
-    healthy, not draining, and disk free at least the minimum. WHY gets one
-    line per failing check ("" when all pass). */
+    healthy, not draining, disk free at least the minimum, and the store's
+    last write went through. WHY gets one line per failing check ("" when
+    all pass), each starting with its check's name: loop:, store: (these
+    two make it unhealthy), draining:, disk:, writes:. */
 typedef struct {
     int healthy;
     int ready;

@@ -191,6 +191,7 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
     }
     gbx_ingress_group_end(self->o.ingress);
     s_publish_depths(self);
+    gbx_metrics_set(self->o.metrics, GBX_MG_STORE_FAILING, commit != GBX_OK);
 
     pthread_mutex_lock(&self->stats_mx);
     self->st.groups++;

@@ -17,7 +17,9 @@
       health          healthy and ready; the loop not turning for 5 s: not
                       healthy; store broken: not healthy; draining: healthy
                       but not ready, "draining: gbxctl drain by op.x"; disk
-                      below the minimum: not ready, a "disk:" line
+                      below the minimum: not ready, a "disk:" line; the
+                      store's last write failed: healthy, not ready, a
+                      "writes:" line
       threads         4 threads x 100000 increments of a counter, a gauge
                       and a histogram: exact totals
       rates           an agency's rate in follows its counter (ticks of 1 s
@@ -261,6 +263,12 @@ static void test_health(void **state)
     assert_false(h.ready);
     assert_non_null(strstr(h.why, "disk: 99B free"));
     gbx_metrics_set(m, GBX_MG_DISK_FREE, 1000);
+    gbx_metrics_set(m, GBX_MG_STORE_FAILING, 1);
+    gbx_metrics_health(m, 1500, &h);
+    assert_true(h.healthy);
+    assert_false(h.ready);
+    assert_non_null(strstr(h.why, "writes: the store's last write failed"));
+    gbx_metrics_set(m, GBX_MG_STORE_FAILING, 0);
     gbx_metrics_set(m, GBX_MG_STORE_BROKEN, 1);
     gbx_metrics_health(m, 1500, &h);
     assert_false(h.healthy);
