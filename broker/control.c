@@ -431,6 +431,20 @@ typedef struct {
     int found;
 } s_find_t;
 
+/*  Hands JOB, an operator's decision on message DEST/SEQ made for request
+    R (R->rid_len fits: checked by the caller), to the writer through the
+    dispatcher, which acts on the result; answered in gbx_control_job_done. */
+static void s_give(const s_req_t *r, gbx_job_t *job, const char *dest, uint64_t seq)
+{
+    snprintf(job->dest, sizeof job->dest, "%s", dest);
+    job->seq = seq;
+    snprintf(job->by, sizeof job->by, "%s", r->op);
+    memcpy(job->ctl_rid, r->rid, r->rid_len);
+    job->ctl_rid_len = r->rid_len;
+    job->ctl_tag = (uint64_t)r->tag;
+    gbx_dispatch_give(r->self->o.dispatch, job);
+}
+
 static int s_find_one(void *arg, const char *dest, uint64_t seq, uint64_t until,
                       const gbx_qentry_t *e)
 {
@@ -478,14 +492,8 @@ static void s_holds_decide(const s_req_t *r, int approve)
         s_fail(r, "BUSY", "out of memory");
         return;
     }
-    snprintf(job->dest, sizeof job->dest, "%s", f.dest);
-    job->seq = f.seq;
     job->reason = GBX_E_HOLD_REJECTED;
-    snprintf(job->by, sizeof job->by, "%s", r->op);
-    memcpy(job->ctl_rid, r->rid, r->rid_len);
-    job->ctl_rid_len = r->rid_len;
-    job->ctl_tag = (uint64_t)r->tag;
-    gbx_dispatch_give(r->self->o.dispatch, job); /* answered in gbx_control_job_done */
+    s_give(r, job, f.dest, f.seq);
 }
 
 static void s_holds_approve(const s_req_t *r)
@@ -1035,13 +1043,7 @@ static void s_dlq_act(const s_req_t *r, gbx_job_kind_t kind)
         s_fail(r, "BUSY", "out of memory");
         return;
     }
-    snprintf(job->dest, sizeof job->dest, "%s", w.dest);
-    job->seq = w.seq;
-    snprintf(job->by, sizeof job->by, "%s", r->op);
-    memcpy(job->ctl_rid, r->rid, r->rid_len);
-    job->ctl_rid_len = r->rid_len;
-    job->ctl_tag = (uint64_t)r->tag;
-    gbx_dispatch_give(r->self->o.dispatch, job); /* answered in gbx_control_job_done */
+    s_give(r, job, w.dest, w.seq);
 }
 
 static void s_dlq_replay(const s_req_t *r)
