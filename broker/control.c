@@ -45,6 +45,7 @@ struct gbx_control {
     s_denial_t denials[S_DENIALS];
     size_t denied_jobs; /* DENIED jobs at the writer */
     int drain_wanted;   /* what the last drain command asked (0 until one did) */
+    int drains;         /* DRAIN jobs at the writer */
 };
 
 typedef struct {
@@ -426,10 +427,62 @@ static void s_holds_list(const s_req_t *r)
 
 typedef struct {
     uint8_t id[GBX_MSG_ID_BYTES];
+    const char *from; /* only that sender's (NULL: any) */
     char dest[GBX_ID_MAX + 1];
     uint64_t seq;
-    int found;
+    int found; /* 0, 1, or 2: more than one (ids are unique per sender only) */
 } s_find_t;
+
+/*  A message id argument ("id", 32 hex digits) into F->id, and the optional
+    sender ("from") into F->from. 0, or -1 after answering BAD_REQUEST. */
+static int s_id_args(const s_req_t *r, s_find_t *f, const char *what)
+{
+    const char *id = s_str_arg(r->args, "id");
+    size_t bin_len = 0;
+    f->from = s_str_arg(r->args, "from");
+    if (!id || sodium_hex2bin(f->id, sizeof f->id, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
+        bin_len != GBX_MSG_ID_BYTES || (json_object_get(r->args, "from") && !f->from)) {
+        char why[128];
+        snprintf(why, sizeof why, "id: %s's message id, 32 hex digits; from: its sender", what);
+        s_fail(r, "BAD_REQUEST", why);
+        return -1;
+    }
+    return 0;
+}
+
+/*  One entry met by a walk: counts it in F when it is the message looked
+    for; 1 (stop) at the second. */
+static int s_find_match(s_find_t *f, const char *dest, uint64_t seq, const gbx_qentry_t *e)
+{
+    if (memcmp(f->id, e->message_id, GBX_MSG_ID_BYTES) != 0 ||
+        (f->from && strcmp(f->from, e->from) != 0))
+        return 0;
+    if (f->found++ == 0) {
+        snprintf(f->dest, sizeof f->dest, "%s", dest);
+        f->seq = seq;
+        return 0;
+    }
+    return 1;
+}
+
+/*  After a walk: 0 when F found exactly one, or -1 after answering. */
+static int s_found_one(const s_req_t *r, const s_find_t *f, const char *what)
+{
+    char why[160];
+    if (f->found == 0) {
+        snprintf(why, sizeof why, "no %s with that id%s", what, f->from ? " from that sender" : "");
+        s_fail(r, "NOT_FOUND", why);
+        return -1;
+    }
+    if (f->found > 1) {
+        snprintf(why, sizeof why,
+                 "several senders' messages have that id (ids are unique per sender): say "
+                 "whose (from)");
+        s_fail(r, "NOT_UNIQUE", why);
+        return -1;
+    }
+    return 0;
+}
 
 /*  Hands JOB, an operator's decision on message DEST/SEQ made for request
     R (R->rid_len fits: checked by the caller), to the writer through the
@@ -449,25 +502,15 @@ static int s_find_one(void *arg, const char *dest, uint64_t seq, uint64_t until,
                       const gbx_qentry_t *e)
 {
     (void)until;
-    s_find_t *f = arg;
-    if (memcmp(f->id, e->message_id, GBX_MSG_ID_BYTES) != 0)
-        return 0;
-    snprintf(f->dest, sizeof f->dest, "%s", dest);
-    f->seq = seq;
-    f->found = 1;
-    return 1;
+    return s_find_match(arg, dest, seq, e);
 }
 
 static void s_holds_decide(const s_req_t *r, int approve)
 {
-    const char *id = s_str_arg(r->args, "id"), *comment = s_str_arg(r->args, "comment");
+    const char *comment = s_str_arg(r->args, "comment");
     s_find_t f = {.found = 0};
-    size_t bin_len = 0;
-    if (!id || sodium_hex2bin(f.id, sizeof f.id, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
-        bin_len != GBX_MSG_ID_BYTES) {
-        s_fail(r, "BAD_REQUEST", "id: the held message's id, 32 hex digits");
+    if (s_id_args(r, &f, "the held message") != 0)
         return;
-    }
     if (!approve && (!comment || !*comment)) {
         s_fail(r, "BAD_REQUEST", "comment: a rejection says why");
         return;
@@ -481,10 +524,8 @@ static void s_holds_decide(const s_req_t *r, int approve)
         s_fail(r, "INTERNAL", gbx_err_name(rc));
         return;
     }
-    if (!f.found) {
-        s_fail(r, "NOT_FOUND", "no held message with that id");
+    if (s_found_one(r, &f, "held message") != 0)
         return;
-    }
     gbx_job_t *job = gbx_job_new(approve ? GBX_JOB_RELEASE : GBX_JOB_REFUSE);
     if (!job || (comment && !(job->comment = strdup(comment))) ||
         r->rid_len > sizeof job->ctl_rid) {
@@ -670,8 +711,10 @@ void gbx_control_job_done(gbx_control_t *self, const gbx_job_t *job)
 {
     if (self && job && job->kind == GBX_JOB_DENIED && self->denied_jobs > 0)
         self->denied_jobs--;
-    if (self && job && job->kind == GBX_JOB_DRAIN && (job->rc != GBX_OK || job->commit != GBX_OK))
-        self->drain_wanted = job->seq ? 0 : 1; /* it did not happen */
+    if (self && job && job->kind == GBX_JOB_DRAIN && self->drains > 0 && --self->drains == 0)
+        /* none left at the writer: what is durable (the metrics follow the
+           switches that were written) is what was asked, failures included */
+        self->drain_wanted = gbx_metrics_is_draining(self->o.metrics, NULL, 0, NULL);
     if (!self || !job || !job->ctl_rid_len)
         return;
     json_int_t tag = (json_int_t)job->ctl_tag;
@@ -873,18 +916,17 @@ static void s_drain(const s_req_t *r)
         return;
     }
     job->seq = (uint64_t)want;
-    if (s_to_writer(r, job) == 0)
+    if (s_to_writer(r, job) == 0) {
         r->self->drain_wanted = want;
+        r->self->drains++;
+    }
 }
 
 /* -------------------------------------------------------------------- dlq */
 
 typedef struct {
-    json_t *list;        /* dlq.list: the entries */
-    const uint8_t *want; /* dlq.replay / purge: the message id looked for */
-    char dest[GBX_ID_MAX + 1];
-    uint64_t seq;
-    int found;
+    json_t *list;   /* dlq.list: the entries */
+    s_find_t *want; /* dlq.replay / purge: the message looked for */
 } s_dlq_walk_t;
 
 /*  Walks the dead letters (of AGENCY, or all): lists the first MAX (w->list),
@@ -921,12 +963,8 @@ static gbx_err_t s_each_dlq(gbx_control_t *self, const char *agency, s_dlq_walk_
         dest[zero - k] = 0;
         uint64_t seq = gbx_store_seq_from_key(zero + 1);
         if (w->want) {
-            if (memcmp(w->want, e.message_id, GBX_MSG_ID_BYTES) == 0) {
-                snprintf(w->dest, sizeof w->dest, "%s", dest);
-                w->seq = seq;
-                w->found = 1;
-                break;
-            }
+            if (s_find_match(w->want, dest, seq, &e))
+                break; /* a second: not unique */
             continue;
         }
         json_array_append_new(
@@ -990,11 +1028,8 @@ static void s_dlq_list(const s_req_t *r)
                       "truncated", total > json_array_size(w.list)));
 }
 
-/*  dlq.replay and dlq.purge of one message: found, then a job through the
-    dispatcher (a replayed message joins its queue's window). */
-/*  The dead letter TO/SEQ, if it is message BIN: one read. */
-static gbx_err_t s_dlq_at(gbx_control_t *self, const char *to, uint64_t seq, const uint8_t *bin,
-                          s_dlq_walk_t *w)
+/*  The dead letter TO/SEQ, if it is the message F looks for: one read. */
+static gbx_err_t s_dlq_at(gbx_control_t *self, const char *to, uint64_t seq, s_find_t *f)
 {
     uint8_t key[GBX_QUEUE_KEY_MAX], *v = NULL;
     size_t klen = 0, vlen = 0;
@@ -1002,48 +1037,42 @@ static gbx_err_t s_dlq_at(gbx_control_t *self, const char *to, uint64_t seq, con
     if (rc == GBX_OK)
         rc = gbx_store_get(self->o.store, GBX_KS_DLQ, key, klen, &v, &vlen);
     gbx_qentry_t e;
-    if (rc == GBX_OK && v && gbx_qentry_decode(v, vlen, &e) == GBX_OK &&
-        memcmp(e.message_id, bin, GBX_MSG_ID_BYTES) == 0) {
-        snprintf(w->dest, sizeof w->dest, "%s", to);
-        w->seq = seq;
-        w->found = 1;
-    }
+    if (rc == GBX_OK && v && gbx_qentry_decode(v, vlen, &e) == GBX_OK)
+        (void)s_find_match(f, to, seq, &e);
     free(v);
     return rc == GBX_E_ARG ? GBX_OK : rc; /* a bad "to": not found */
 }
 
+/*  dlq.replay and dlq.purge of one message: found (by its place, or by a
+    walk that makes sure no other sender's message has the id), then a job
+    through the dispatcher (a replayed message joins its queue's window). */
 static void s_dlq_act(const s_req_t *r, gbx_job_kind_t kind)
 {
-    const char *id = s_str_arg(r->args, "id"), *to = s_str_arg(r->args, "to");
+    const char *to = s_str_arg(r->args, "to");
     json_t *seq = json_object_get(r->args, "seq");
-    uint8_t bin[GBX_MSG_ID_BYTES];
-    size_t bin_len = 0;
-    if (!id || sodium_hex2bin(bin, sizeof bin, id, strlen(id), NULL, &bin_len, NULL) != 0 ||
-        bin_len != GBX_MSG_ID_BYTES || !!to != !!seq ||
-        (seq && (!json_is_integer(seq) || json_integer_value(seq) <= 0))) {
-        s_fail(r, "BAD_REQUEST",
-               "id: the dead letter's message id, 32 hex digits; and optionally to and seq "
-               "(as dlq.list shows them: one read instead of a walk)");
+    s_find_t f = {.found = 0};
+    if (s_id_args(r, &f, "the dead letter") != 0)
+        return;
+    if (!!to != !!seq || (seq && (!json_is_integer(seq) || json_integer_value(seq) <= 0))) {
+        s_fail(r, "BAD_REQUEST", "to and seq go together, as dlq.list shows them (one read)");
         return;
     }
-    s_dlq_walk_t w = {.want = bin};
-    gbx_err_t rc = to ? s_dlq_at(r->self, to, (uint64_t)json_integer_value(seq), bin, &w)
+    s_dlq_walk_t w = {.want = &f};
+    gbx_err_t rc = to ? s_dlq_at(r->self, to, (uint64_t)json_integer_value(seq), &f)
                       : s_each_dlq(r->self, NULL, &w, 0, NULL);
     if (rc != GBX_OK) {
         s_fail(r, "INTERNAL", gbx_err_name(rc));
         return;
     }
-    if (!w.found) {
-        s_fail(r, "NOT_FOUND", "no dead letter with that id");
+    if (s_found_one(r, &f, "dead letter") != 0)
         return;
-    }
     gbx_job_t *job = gbx_job_new(kind);
     if (!job || r->rid_len > sizeof job->ctl_rid) {
         gbx_job_free(job);
         s_fail(r, "BUSY", "out of memory");
         return;
     }
-    s_give(r, job, w.dest, w.seq);
+    s_give(r, job, f.dest, f.seq);
 }
 
 static void s_dlq_replay(const s_req_t *r)
@@ -1063,8 +1092,11 @@ typedef struct {
     gbx_job_t *job; /* QUERY: ctl_rid, ctl_tag; reply filled here */
     char hex[2 * GBX_MSG_ID_BYTES + 1];
     char from[GBX_ID_MAX + 1]; /* only that sender's message ("": any) */
-    json_t *life;              /* the records found */
-    json_t *senders;           /* the distinct from= among them */
+    json_t *life;              /* the records found (the first S_LIFE_MAX) */
+    json_t *senders;           /* the distinct senders among them */
+    uint64_t found;            /* records found, all of them */
+    char last[32];             /* the event of the last one that changed its state */
+    char last_any[32];         /* the event of the last one */
 } s_query_t;
 
 /*  A record's key=value lines as a JSON object (values as text). */
@@ -1113,23 +1145,41 @@ static const char *s_life_state(const char *event)
     return "unknown";
 }
 
+/*  Who sent the message a record is about: the authenticated agency
+    (auth=) of an admission record, where from= is only what the header
+    claimed (a SENDER_MISMATCH's record says from=<someone else>); from= of
+    the others, which the node wrote from its stored message. NULL: none. */
+static const char *s_sender(json_t *rec)
+{
+    const char *auth = json_string_value(json_object_get(rec, "auth"));
+    return auth ? auth : json_string_value(json_object_get(rec, "from"));
+}
+
 static int s_life_add(void *arg, const uint8_t *rec, size_t len)
 {
     s_query_t *q = arg;
     json_t *o = s_record_json(rec, len);
-    /* the needle matched a line of its own; the field must say so too */
+    /* the needle matched a line of its own; the field must say so too, and
+       the record must name who sent it (a refused frame that never said
+       cannot belong to anyone's message) */
     const char *id = json_string_value(json_object_get(o, "message_id"));
-    const char *from = json_string_value(json_object_get(o, "from"));
-    if (!id || strcmp(id, q->hex) != 0 || (q->from[0] && (!from || strcmp(from, q->from) != 0))) {
+    const char *from = s_sender(o);
+    if (!id || strcmp(id, q->hex) != 0 || !from || (q->from[0] && strcmp(from, q->from) != 0)) {
         json_decref(o);
         return 0;
     }
     int known = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(q->senders, i, v) known |= from && strcmp(json_string_value(v), from) == 0;
-    if (from && !known && json_array_size(q->senders) < 16)
+    json_array_foreach(q->senders, i, v) known |= strcmp(json_string_value(v), from) == 0;
+    if (!known && json_array_size(q->senders) < 16)
         json_array_append_new(q->senders, json_string(from));
+    const char *event = json_string_value(json_object_get(o, "event"));
+    snprintf(q->last_any, sizeof q->last_any, "%s", event ? event : "");
+    /* a refused or duplicate resubmission does not change the message */
+    if (event && strcmp(event, "REJECTED") != 0 && strcmp(event, "DUPLICATE") != 0)
+        snprintf(q->last, sizeof q->last, "%s", event);
+    q->found++;
     if (json_array_size(q->life) < S_LIFE_MAX)
         json_array_append_new(q->life, o);
     else
@@ -1173,12 +1223,14 @@ static void *s_query_run(void *arg)
         answer = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "NOT_FOUND", "detail",
                            "no record of that message on the audit trail");
     } else {
-        json_t *last = json_array_get(life, json_array_size(life) - 1);
-        const char *event = json_string_value(json_object_get(last, "event"));
-        answer = json_pack("{s:b, s:{s:s, s:s, s:s, s:o, s:I, s:I}}", "ok", 1, "data", "message_id",
-                           q->hex, "state", s_life_state(event), "last_event", event ? event : "",
-                           "records", life, "scanned", (json_int_t)scanned, "first_kept",
-                           (json_int_t)h.first);
+        const char *event = q->last[0] ? q->last : q->last_any;
+        json_t *sender = json_array_get(q->senders, 0);
+        answer =
+            json_pack("{s:b, s:{s:s, s:O, s:s, s:s, s:o, s:I, s:b, s:I, s:I}}", "ok", 1, "data",
+                      "message_id", q->hex, "from", sender ? sender : json_null(), "state",
+                      s_life_state(event), "last_event", event, "records", life, "found",
+                      (json_int_t)q->found, "truncated", q->found > json_array_size(life),
+                      "scanned", (json_int_t)scanned, "first_kept", (json_int_t)h.first);
     }
     json_object_set_new(answer, "tag", json_integer((json_int_t)q->job->ctl_tag));
     char *text = json_dumps(answer, JSON_COMPACT);
@@ -1298,7 +1350,7 @@ static uint64_t s_deny_audit(gbx_control_t *self, const s_req_t *r)
     s_denial_t *d = &self->denials[0];
     for (size_t i = 0; i < S_DENIALS; i++) {
         s_denial_t *c = &self->denials[i];
-        if (c->last_ms && strcmp(c->op, r->op) == 0 && strcmp(c->cmd, r->cmd) == 0) {
+        if (c->op[0] && strcmp(c->op, r->op) == 0 && strcmp(c->cmd, r->cmd) == 0) {
             d = c;
             break;
         }

@@ -797,6 +797,9 @@ static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from, u
     prefix[dl] = 0;
     gbx_store_iter_t *it = NULL;
     uint64_t at = 0;
+    /* read before the snapshot: every sequence below it is in the snapshot
+       (read after, an entry made durable meanwhile could be skipped) */
+    uint64_t durable = gbx_store_durable_next(store);
     if (gbx_store_queue_key(dest, *from, key, sizeof key, &klen) != GBX_OK ||
         gbx_store_iter_from(store, GBX_KS_QUEUES, prefix, dl + 1, key, klen, &it) != GBX_OK)
         return 0;
@@ -815,7 +818,7 @@ static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from, u
     gbx_store_iter_destroy(&it);
     if (!at && err == GBX_OK) /* empty: what comes next is new (or a release or
                                  replay, which moves *from back) */
-        *from = gbx_store_durable_next(store);
+        *from = durable;
     return at;
 }
 
@@ -835,6 +838,7 @@ static void s_second(s_daemon_t *d, uint64_t mono_ms)
         int low = d->disk_low ? free_b < d->min_free + margin : free_b < d->min_free;
         if (low != d->disk_low) {
             d->disk_low = low;
+            gbx_metrics_set(m, GBX_MG_DISK_LOW, (uint64_t)low);
             gbx_ingress_set_disk_low(d->ingress, low);
             if (low)
                 gbx_log(GBX_LOG_ERROR, "GBX-DISK-LOW",

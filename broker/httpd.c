@@ -10,14 +10,33 @@
 #include <time.h>
 
 #include <microhttpd.h>
+#include <pthread.h>
+#include <unistd.h>
 
-#define S_CONNECTIONS 64u /* at once */
-#define S_PER_IP      16u /* from one address at once */
-#define S_IDLE_S      3u  /* a connection idle this long is closed */
+#define S_CONNECTIONS 64u  /* at once */
+#define S_PER_IP      16u  /* from one address at once */
+#define S_IDLE_S      3u   /* a connection idle this long is closed */
+#define S_LIFE_MS     5000 /* a connection open this long is cut, busy or not */
+
+/*  A connection's slot in the watchdog's table. */
+typedef struct {
+    int fd;            /* -1: free */
+    uint64_t start_ms; /* monotonic */
+    int cut;           /* shut down already */
+} s_conn_t;
 
 struct gbx_httpd {
     struct MHD_Daemon *mhd;
     gbx_metrics_t *metrics;
+    /* the watchdog: libmicrohttpd's timeout is an idle one, so a client
+       that sends a byte every second would keep its connection forever;
+       this thread cuts any connection older than S_LIFE_MS */
+    pthread_t watchdog;
+    int watching;
+    pthread_mutex_t mx;
+    pthread_cond_t cv;
+    int stop;
+    s_conn_t conns[S_CONNECTIONS];
 };
 
 static uint64_t s_ms(clockid_t clock)
@@ -109,6 +128,56 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     return s_text(c, MHD_HTTP_NOT_FOUND, "not found: /metrics, /healthz, /readyz\n");
 }
 
+/*  libmicrohttpd's thread: a connection opens (a slot in the table) or
+    closes (the slot is freed, before its fd can be reused). */
+static void s_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe)
+{
+    gbx_httpd_t *self = cls;
+    pthread_mutex_lock(&self->mx);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (size_t i = 0; ci && i < S_CONNECTIONS; i++)
+            if (self->conns[i].fd < 0) {
+                self->conns[i] = (s_conn_t){ci->connect_fd, s_ms(CLOCK_MONOTONIC), 0};
+                *socket_context = &self->conns[i];
+                break;
+            }
+    } else if (*socket_context) {
+        ((s_conn_t *)*socket_context)->fd = -1;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&self->mx);
+}
+
+static void *s_watch(void *arg)
+{
+    gbx_httpd_t *self = arg;
+    pthread_mutex_lock(&self->mx);
+    while (!self->stop) {
+        uint64_t now = s_ms(CLOCK_MONOTONIC);
+        for (size_t i = 0; i < S_CONNECTIONS; i++) {
+            s_conn_t *k = &self->conns[i];
+            if (k->fd >= 0 && !k->cut && now > k->start_ms + S_LIFE_MS) {
+                /* libmicrohttpd sees it end, closes it and frees the slot */
+                (void)shutdown(k->fd, SHUT_RDWR);
+                k->cut = 1;
+            }
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 500000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&self->cv, &self->mx, &until);
+    }
+    pthread_mutex_unlock(&self->mx);
+    return NULL;
+}
+
 /*  Splits "HOST:PORT" / "[V6]:PORT" and resolves it. */
 static int s_resolve(const char *addr, struct sockaddr_storage *out, socklen_t *outlen)
 {
@@ -151,19 +220,35 @@ gbx_err_t gbx_httpd_start(const char *addr, gbx_metrics_t *metrics, gbx_httpd_t 
     if (!self)
         return GBX_E_NOMEM;
     self->metrics = metrics;
+    for (size_t i = 0; i < S_CONNECTIONS; i++)
+        self->conns[i].fd = -1;
+    pthread_mutex_init(&self->mx, NULL);
+    pthread_cond_init(&self->cv, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
-    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, S_CONNECTIONS,
-                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, S_PER_IP,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, S_IDLE_S, MHD_OPTION_END);
+    self->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, S_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, S_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, S_IDLE_S, MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
     if (!self->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr,
                  errno ? strerror(errno) : "libmicrohttpd refused");
+        pthread_cond_destroy(&self->cv);
+        pthread_mutex_destroy(&self->mx);
         free(self);
         return GBX_E_IO;
+    }
+    self->watching = pthread_create(&self->watchdog, NULL, s_watch, self) == 0;
+    if (!self->watching) {
+        MHD_stop_daemon(self->mhd);
+        pthread_cond_destroy(&self->cv);
+        pthread_mutex_destroy(&self->mx);
+        free(self);
+        snprintf(err, errlen, "cannot start the connection watchdog");
+        return GBX_E_NOMEM;
     }
     *out = self;
     return GBX_OK;
@@ -173,7 +258,15 @@ void gbx_httpd_stop(gbx_httpd_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    MHD_stop_daemon((*self_p)->mhd);
-    free(*self_p);
+    gbx_httpd_t *self = *self_p;
+    pthread_mutex_lock(&self->mx);
+    self->stop = 1;
+    pthread_cond_signal(&self->cv);
+    pthread_mutex_unlock(&self->mx);
+    pthread_join(self->watchdog, NULL);
+    MHD_stop_daemon(self->mhd);
+    pthread_cond_destroy(&self->cv);
+    pthread_mutex_destroy(&self->mx);
+    free(self);
     *self_p = NULL;
 }

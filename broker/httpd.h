@@ -11,10 +11,12 @@
                  failing checks otherwise: send traffic elsewhere
     Anything else is 404; a method other than GET or HEAD 405, a request
     with a body 400, both answered from the headers before any body is
-    read. At most 64 connections at once, 16 from one address, each closed
-    after 3 s idle: a client that opens many and sends nothing delays the
-    others by seconds at most, but a probe should still use a timeout of a
-    few seconds (and retries). Nothing secret is served: bind it to
+    read. At most 64 connections at once, 16 from one address; a connection
+    is closed after 3 s idle, and cut after 5 s open whatever it does (a
+    watchdog thread: libmicrohttpd's own timeout resets on every byte), so a
+    client that holds connections with a trickle of bytes delays the others
+    by 5 s at most. A probe should use a timeout above that (and retries).
+    Every answer closes its connection. Nothing secret is served: bind it to
     loopback or a monitoring network. */
 #ifndef GBX_HTTPD_H
 #define GBX_HTTPD_H

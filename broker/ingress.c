@@ -266,10 +266,13 @@ gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t b
     return GBX_OK;
 }
 
-void gbx_ingress_set_draining(gbx_ingress_t *self, int on)
+int gbx_ingress_set_draining(gbx_ingress_t *self, int on)
 {
-    if (self)
-        self->draining = on ? 1 : 0;
+    if (!self)
+        return 0;
+    int was = self->draining;
+    self->draining = on ? 1 : 0;
+    return was;
 }
 
 void gbx_ingress_set_disk_low(gbx_ingress_t *self, int low)

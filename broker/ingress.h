@@ -311,8 +311,8 @@ gbx_err_t gbx_ingress_enqueued(gbx_ingress_t *self, const char *dest, uint64_t b
 /*  Draining (ON 1): from the next admission on, every new message is
     refused DRAINING (a duplicate still gets its receipt). The writer's
     thread only (a DRAIN job), so the audit record of the switch orders it
-    exactly among the messages. */
-void gbx_ingress_set_draining(gbx_ingress_t *self, int on);
+    exactly among the messages. Returns what it was before. */
+int gbx_ingress_set_draining(gbx_ingress_t *self, int on);
 /*  Short of disk (LOW 1): new messages are refused RETRY_LATER until it is
     cleared. Any thread (gbxd's loop checks the free space). */
 void gbx_ingress_set_disk_low(gbx_ingress_t *self, int low);

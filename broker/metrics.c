@@ -449,13 +449,15 @@ void gbx_metrics_health(const gbx_metrics_t *self, uint64_t mono_now_ms, gbx_hea
     }
     uint64_t free_b = gbx_metrics_get(self, GBX_MG_DISK_FREE);
     uint64_t min_b = gbx_metrics_get(self, GBX_MG_DISK_MIN);
-    if (min_b && free_b < min_b) {
+    if (gbx_metrics_get(self, GBX_MG_DISK_LOW)) {
         ready = 0;
         char a[32], b[32];
         s_iec(free_b, a, sizeof a);
         s_iec(min_b, b, sizeof b);
         if (f)
-            fprintf(f, "disk: %s free under node.data_dir, below limits.min_free_disk_bytes %s\n",
+            fprintf(f,
+                    "disk: %s free under node.data_dir, below limits.min_free_disk_bytes %s (or "
+                    "not yet a tenth above it again)\n",
                     a, b);
     }
     if (f)

@@ -66,6 +66,8 @@ typedef enum {
     GBX_MG_STORE_FAILING,  /* 1 while the writer's last commit failed */
     GBX_MG_DISK_FREE,      /* bytes free for gbxd under node.data_dir */
     GBX_MG_DISK_MIN,       /* limits.min_free_disk_bytes */
+    GBX_MG_DISK_LOW,       /* 1 while new messages are refused for the disk (the loop
+                              decides, with its margin) */
     GBX_MG_PIPELINE,       /* submissions between receipt and answer */
     GBX_MG_AUDIT_RECORDS,  /* records on the trail */
     GBX_MG_AUDIT_UNSIGNED, /* records after the latest checkpoint */

@@ -131,7 +131,7 @@ static gbx_err_t s_drain(gbx_writer_t *self, gbx_job_t *job, gbx_batch_t *batch,
         (void)gbx_batch_rollback(batch);
         return rc;
     }
-    gbx_ingress_set_draining(self->o.ingress, job->seq != 0);
+    job->count = (uint64_t)gbx_ingress_set_draining(self->o.ingress, job->seq != 0); /* was */
     return GBX_OK;
 }
 
@@ -175,6 +175,12 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
     uint64_t t3 = s_mono_ns();
     gbx_batch_destroy(&batch);
 
+    /* drain switches whose record was not written did not happen (no message
+       of the group was stored either): back to the state before each, the
+       last first */
+    for (size_t i = n; commit != GBX_OK && i-- > 0;)
+        if (jobs[i]->kind == GBX_JOB_DRAIN && jobs[i]->rc == GBX_OK)
+            (void)gbx_ingress_set_draining(self->o.ingress, (int)jobs[i]->count);
     for (size_t i = 0; i < n; i++) {
         gbx_job_t *job = jobs[i];
         job->commit = commit;
@@ -184,10 +190,6 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
             gbx_ingress_dequeued(self->o.ingress, job->dest, job->entry.size);
         else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_REPLAY)
             (void)gbx_ingress_enqueued(self->o.ingress, job->dest, job->entry.size);
-        else if (commit != GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_DRAIN)
-            /* its record is not written: the switch did not happen (no
-               message of the group was stored either) */
-            gbx_ingress_set_draining(self->o.ingress, job->seq == 0);
     }
     gbx_ingress_group_end(self->o.ingress);
     s_publish_depths(self);

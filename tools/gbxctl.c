@@ -481,24 +481,26 @@ static const s_cmd_t s_cmds[] = {
      "The dead letters (messages delivered max_attempts times without an ack): of one agency, or "
      "all; at most N listed (default 100, at most 1000), all counted.",
      0, 0, NULL, "agency limit", p_dlq, NULL},
-    {"dlq replay", "dlq.replay", "operator", "ID... | --all [--agency ID]",
+    {"dlq replay", "dlq.replay", "operator", "ID... [--from AGENCY] | --all [--agency ID]",
      "Queues dead letters again, attempts from 0 (audited REPLAYED with your id). --all: every "
-     "dead letter (of --agency). An expired one cannot be replayed: purge it.",
-     0, -1, "id", "agency all", p_decision, s_run_each},
-    {"dlq purge", "dlq.purge", "admin", "ID... | --all [--agency ID]",
+     "dead letter (of --agency). An expired one cannot be replayed: purge it. Ids are unique "
+     "per sender: when two senders' dead letters share one, --from says whose (NOT_UNIQUE).",
+     0, -1, "id", "agency all from", p_decision, s_run_each},
+    {"dlq purge", "dlq.purge", "admin", "ID... [--from AGENCY] | --all [--agency ID]",
      "Deletes dead letters and their payloads (audited PURGED with your id; the audit records "
-     "stay). --all: every dead letter (of --agency).",
-     0, -1, "id", "agency all", p_decision, s_run_each},
+     "stay). --all: every dead letter (of --agency). --from as for replay.",
+     0, -1, "id", "agency all from", p_decision, s_run_each},
     {"holds list", "holds.list", "viewer", "",
      "The messages the policy holds for an approver (the first 1000; all counted).", 0, 0, NULL, "",
      p_holds, NULL},
-    {"holds approve", "holds.approve", "approver", "ID [--comment TEXT]",
-     "Releases held message ID to its queue (audited HOLD_APPROVED with your id and comment).", 1,
-     1, "id", "comment", p_decision, NULL},
-    {"holds reject", "holds.reject", "approver", "ID --comment TEXT",
+    {"holds approve", "holds.approve", "approver", "ID [--comment TEXT] [--from AGENCY]",
+     "Releases held message ID to its queue (audited HOLD_APPROVED with your id and comment). "
+     "--from: whose, when two senders' held messages share the id (NOT_UNIQUE).",
+     1, 1, "id", "comment from", p_decision, NULL},
+    {"holds reject", "holds.reject", "approver", "ID --comment TEXT [--from AGENCY]",
      "Refuses held message ID; its sender gets a Notice HOLD_REJECTED (audited with your id and "
-     "the comment, which is required).",
-     1, 1, "id", "comment", p_decision, NULL},
+     "the comment, which is required). --from as for approve.",
+     1, 1, "id", "comment from", p_decision, NULL},
     {"policy show", "policy.show", "viewer", "", "The policy in force: version, hash, rules, file.",
      0, 0, NULL, "", p_policy, NULL},
     {"policy check", "policy.check", "viewer",
@@ -670,8 +672,15 @@ static int s_run_each(const s_cmd_t *c, s_conn_t *conn, json_t *args, int flags,
     }
     int worst = S_EXIT_OK;
     size_t done = 0;
+    if (all && json_object_get(args, "from")) {
+        fprintf(stderr, "gbxctl %s: --from goes with ids (--all names each one's place)\n",
+                c->words);
+        return S_EXIT_USAGE;
+    }
     for (int i = 0; i < npos; i++) {
         json_t *a = json_pack("{s:s}", "id", pos[i]);
+        if (json_object_get(args, "from"))
+            json_object_set(a, "from", json_object_get(args, "from"));
         int code = S_EXIT_OK;
         json_t *ans = s_call(conn, c->wire, a, &code);
         json_decref(a);
@@ -773,9 +782,13 @@ static int s_run_drain(const s_cmd_t *c, s_conn_t *conn, json_t *args, int flags
             return S_EXIT_REFUSED;
         }
         if (drained) {
-            if (json_out)
-                printf("{\"draining\":true,\"drained\":true,\"by\":\"%s\"}\n", by);
-            else
+            if (json_out) {
+                json_t *o = json_pack("{s:b, s:b, s:s}", "draining", 1, "drained", 1, "by", by);
+                char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                printf("%s\n", text ? text : "null");
+                free(text);
+                json_decref(o);
+            } else
                 printf("drained: nothing in flight\n");
             json_decref(none);
             return S_EXIT_OK;
@@ -809,8 +822,9 @@ static int s_option(s_cli_t *cli, int k, const char *arg)
         const s_field_t *f = &s_fields[k - O_FIELD];
         cli->given[k - O_FIELD] = 1;
         char *end = NULL;
+        errno = 0;
         long long v = f->integer ? strtoll(arg, &end, 10) : 0;
-        if (f->integer && (!*arg || *end || v < 0)) {
+        if (f->integer && (!*arg || *end || v < 0 || errno == ERANGE)) {
             fprintf(stderr, "gbxctl: --%s: not a number\n", f->flag);
             return -1;
         }

@@ -28,7 +28,8 @@
                       /healthz and /readyz 200, then 503 with the failing
                       check after draining; /healthz stays 200 while only
                       draining; an unknown path 404; POST 405; a GET with a
-                      body 400; a second
+                      body 400; a client trickling a byte a second is cut
+                      within 12 s (5 s of life); a second
                       server on the same port: GBX_E_IO; a bad address:
                       GBX_E_ARG
       log             the logfmt line: ts, level, id, fields; lines below
@@ -37,6 +38,8 @@
 #include "tu_cmocka.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/time.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -259,10 +262,14 @@ static void test_health(void **state)
     gbx_metrics_draining(m, 0, NULL, 0);
     gbx_metrics_set(m, GBX_MG_DISK_FREE, 99);
     gbx_metrics_health(m, 1500, &h);
+    assert_true(h.ready); /* the loop decides when it is low, with its margin */
+    gbx_metrics_set(m, GBX_MG_DISK_LOW, 1);
+    gbx_metrics_health(m, 1500, &h);
     assert_true(h.healthy);
     assert_false(h.ready);
     assert_non_null(strstr(h.why, "disk: 99B free"));
     gbx_metrics_set(m, GBX_MG_DISK_FREE, 1000);
+    gbx_metrics_set(m, GBX_MG_DISK_LOW, 0);
     gbx_metrics_set(m, GBX_MG_STORE_FAILING, 1);
     gbx_metrics_health(m, 1500, &h);
     assert_true(h.healthy);
@@ -391,6 +398,28 @@ static void test_http(void **state)
     assert_int_equal(s_http(port, "GET", "/nothing", body, sizeof body), 404);
     assert_int_equal(s_http(port, "POST", "/metrics", body, sizeof body), 405);
     assert_int_equal(s_http_body(port, "GET", "/metrics", "abc", body, sizeof body), 400);
+
+    /* a client sending a byte a second (never idle for 3 s) is cut within
+       the 5 s a connection may live, not held open forever */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {1, 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    const char *slow = "GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int cut = 0;
+    for (int i = 0; i < 12 && !cut; i++) { /* 12 s at most */
+        if (send(fd, slow + i, 1, MSG_NOSIGNAL) < 0) {
+            cut = 1;
+            break;
+        }
+        char b;
+        ssize_t got = recv(fd, &b, 1, 0); /* waits 1 s: EAGAIN while open */
+        cut = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+    close(fd);
+    assert_true(cut);
 
     gbx_httpd_t *h2 = NULL;
     assert_rc(gbx_httpd_start(addr, m, &h2, err, sizeof err), GBX_E_IO);
