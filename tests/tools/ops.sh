@@ -30,7 +30,10 @@
 #     purge, dlq replay, drain, policy reload, audit prune; op.approver for
 #     dlq purge and drain; nothing changed (the dead letters stay); each is
 #     logged GBX-CONTROL-REFUSED and audited CONTROL_REFUSED (gbx-audit
-#     query --event CONTROL_REFUSED --json)
+#     query --event CONTROL_REFUSED --json); 30 more refused drains leave at
+#     most 2 records (one per operator and command each 10 s)
+#   - listen.control_tcp: gbxctl --connect tcp://... answers status and
+#     refuses a viewer's drain, as on the unix socket
 #   - /metrics parses (tests/tools/ops_check.py with the sample dashboard and
 #     alerts: exit 0, for every scrape taken) and counts the traffic:
 #     accepted by class and direction, POLICY_DENIED (a paycert request
@@ -202,11 +205,15 @@ freeport() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 port=$(freeport)
 mport=$(freeport)
 while [ "$mport" = "$port" ]; do mport=$(freeport); done
+cport=$(freeport)
+while [ "$cport" = "$port" ] || [ "$cport" = "$mport" ]; do cport=$(freeport); done
 "$gbxd" --home "$dir" --init >"$dir/init.out" 2>>"$dir/gbxd.log" || fail "gbxd --init"
 cfg="$dir/gbxd.yaml"
 grep -q '^limits:$' "$cfg" || fail "the demo config has no limits: section"
 sed -i -e "s#tcp://127.0.0.1:7400#tcp://127.0.0.1:$port#" -e "s#metrics: 127.0.0.1:9400#metrics: 127.0.0.1:$mport#" \
-    -e '/^limits:$/a\  max_attempts: 2\n  ack_timeout_ms: 2s\n  redelivery_backoff_ms: 10ms' "$cfg"
+    -e '/^limits:$/a\  max_attempts: 2\n  ack_timeout_ms: 2s\n  redelivery_backoff_ms: 10ms' \
+    -e "s#^listen:\$#listen:\n  control_tcp: tcp://127.0.0.1:$cport#" "$cfg"
+grep -q "^  control_tcp: tcp://127.0.0.1:$cport\$" "$cfg" || fail "could not set listen.control_tcp"
 grep -q "^  adapter: tcp://127.0.0.1:$port\$" "$cfg" || fail "could not move listen.adapter"
 grep -q "^  metrics: 127.0.0.1:$mport " "$cfg" || fail "could not move listen.metrics"
 adapter_line=$(grep -n "^  adapter: tcp://127.0.0.1:$port\$" "$cfg" | cut -d: -f1)
@@ -227,6 +234,13 @@ marker="SECRET-PAYLOAD-$RANDOM$RANDOM-$$"
 printf 'certificate request %s\n' "$marker" >"$dir/secret.bin"
 head -c 500 /dev/urandom >"$dir/small.bin"
 ids_of() { sed -nE 's/^accepted id=([0-9a-f]{32}) .*/\1/p' <<<"$out"; }
+
+# --- the control socket over TCP (listen.control_tcp): the same CURVE and roles
+run --connect "tcp://127.0.0.1:$cport" --as op.viewer --json status
+expect 0 "status over listen.control_tcp"
+run --connect "tcp://127.0.0.1:$cport" --as op.viewer drain
+expect 1 "a viewer's drain over listen.control_tcp"
+grep -q NOT_AUTHORIZED <<<"$err" || fail "drain over tcp as a viewer: $err"
 
 # --- health at start
 readyz_is() { http /readyz; [ "$code" = "$1" ]; }
