@@ -181,18 +181,24 @@ static void s_group(gbx_writer_t *self, gbx_job_t **jobs, size_t n)
     for (size_t i = n; commit != GBX_OK && i-- > 0;)
         if (jobs[i]->kind == GBX_JOB_DRAIN && jobs[i]->rc == GBX_OK)
             (void)gbx_ingress_set_draining(self->o.ingress, (int)jobs[i]->count);
+    int depths = 0; /* the group changed a queue's depth (deliveries do not) */
     for (size_t i = 0; i < n; i++) {
         gbx_job_t *job = jobs[i];
         job->commit = commit;
-        if (job->kind == GBX_JOB_SUBMIT)
+        if (job->kind == GBX_JOB_SUBMIT) {
             gbx_ingress_finish(self->o.ingress, &job->sub, commit, &job->reply, &job->reply_len);
-        else if (commit == GBX_OK && job->rc == GBX_OK && s_dequeues(job))
+            depths = 1;
+        } else if (commit == GBX_OK && job->rc == GBX_OK && s_dequeues(job)) {
             gbx_ingress_dequeued(self->o.ingress, job->dest, job->entry.size);
-        else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_REPLAY)
+            depths = 1;
+        } else if (commit == GBX_OK && job->rc == GBX_OK && job->kind == GBX_JOB_REPLAY) {
             (void)gbx_ingress_enqueued(self->o.ingress, job->dest, job->entry.size);
+            depths = 1;
+        }
     }
     gbx_ingress_group_end(self->o.ingress);
-    s_publish_depths(self);
+    if (depths)
+        s_publish_depths(self);
     gbx_metrics_set(self->o.metrics, GBX_MG_STORE_FAILING, commit != GBX_OK);
 
     pthread_mutex_lock(&self->stats_mx);
