@@ -824,7 +824,7 @@ static uint64_t s_oldest(gbx_store_t *store, const char *dest, uint64_t *from, u
 
 /*  Once a second: the metrics only the loop can see (disk, oldest
     messages, sessions, the audit trail, delivery counters), and the
-    disk-space guard. */
+    disk-space guard. (The pipeline gauge follows each change.) */
 static void s_second(s_daemon_t *d, uint64_t mono_ms)
 {
     gbx_metrics_t *m = d->metrics;
@@ -870,7 +870,6 @@ static void s_second(s_daemon_t *d, uint64_t mono_ms)
     gbx_metrics_set(m, GBX_MG_AUDIT_RECORDS, h.size);
     gbx_metrics_set(m, GBX_MG_AUDIT_UNSIGNED, h.size - h.checkpoint);
     gbx_metrics_set(m, GBX_MG_CHECKPOINT_MS, h.checkpoint ? h.checkpoint_ms : 0);
-    gbx_metrics_set(m, GBX_MG_PIPELINE, d->pipeline);
     gbx_metrics_tick(m, mono_ms);
 }
 
@@ -938,7 +937,6 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             cfg_arg = argv[++i];
         } else if (strcmp(argv[i], "-v") == 0) {
-
             gbx_log_set_level(GBX_LOG_DEBUG);
         } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             gbx_log_level_t lvl;
@@ -1090,8 +1088,10 @@ int main(int argc, char **argv)
         goto out;
     }
     oldest_from = calloc(gbx_metrics_agency_count(metrics) + 1, sizeof *oldest_from);
-    if (!oldest_from)
+    if (!oldest_from) {
+        s_fatal("out of memory");
         goto out;
+    }
 
     /* the ZAP handler first: a CURVE server bound without it admits anyone */
     ctx = zmq_ctx_new();
@@ -1205,7 +1205,6 @@ int main(int argc, char **argv)
         .reg = reg,
         .node_id = node_id,
         .max_bytes = max_bytes,
-
         .to_verify = to_verify,
         .to_writer = to_writer,
         .done = done,
@@ -1291,9 +1290,8 @@ int main(int argc, char **argv)
     char pq[256];
     gbx_log(GBX_LOG_INFO, "GBX-START",
             "node=%s version=%s adapter=%s control=%s control_tcp=%s audit_feed=%s metrics=%s "
-            "config=%s "
-            "data=%s "
-            "verify_threads=%zu policy=%s policy_version=\"%s\" policy_hash=%s policy_rules=%zu "
+            "config=%s data=%s verify_threads=%zu policy=%s policy_version=\"%s\" policy_hash=%s "
+            "policy_rules=%zu "
             "audit_records=%llu key_changes=%u",
             node_id, GBX_VERSION, endpoint, ctl_ep, ctl_tcp, feed_path, metrics_addr, path,
             data_dir, nthreads, policy_path,
